@@ -1,0 +1,289 @@
+"""Which programs are communication apps: a versioned TOML catalog, validated on load.
+
+Why data, not code: IMS updates the catalog far more often than the agent, and a bad catalog
+must be refused with a message naming the file, the app and the field, never half-applied.
+Matching runs for each new process the scan sees, so it is a dict lookup on the lower-cased
+process name first; exe globs next; command-line patterns only for browser processes (app
+windows and installed web apps show their service in `--app=` / `--app-id=`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import astuple, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+CATEGORIES = (
+    "email",
+    "instant_messaging",
+    "text_messaging",
+    "social_networking",
+    "teleconferencing",
+    "video_sharing",
+)
+USES = ("business", "personal", "mixed")
+OSES = ("windows", "macos", "linux")
+SCHEMA_VERSION = 1
+LINUX_COMM_CHARS = 15  # the kernel truncates a process's comm to 15 characters
+
+_APP_KEYS = {"id", "name", "vendor", "category", "use", "web", *OSES}
+_RULE_KEYS = {"process_names", "exe_paths", "cmdline_patterns"}
+_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+class CatalogError(ValueError):
+    """The catalog is refused; the message names the file, the app and the field."""
+
+
+@dataclass(frozen=True)
+class App:
+    id: str
+    name: str
+    vendor: str
+    category: str
+    use: str
+
+
+@dataclass(frozen=True)
+class _Rules:
+    process_names: tuple[str, ...] = ()
+    exe_paths: tuple[str, ...] = ()
+    cmdline_patterns: tuple[str, ...] = ()
+
+
+class Matcher:
+    """The catalog's rules for one OS, indexed for the scan's hot path."""
+
+    def __init__(self, os_name: str, rules: Sequence[tuple[App, _Rules]], browsers: Sequence[str]):
+        self.os_name = os_name
+        self._by_name: dict[str, App] = {}
+        self._exe: list[tuple[re.Pattern[str], App]] = []
+        self._cmdline: list[tuple[re.Pattern[str], App]] = []
+        for app, rule in rules:
+            for name in rule.process_names:
+                self._by_name[name.lower()] = app
+            self._exe += [
+                (re.compile(fnmatch.translate(g), re.IGNORECASE), app) for g in rule.exe_paths
+            ]
+            self._cmdline += [(re.compile(p), app) for p in rule.cmdline_patterns]
+        self._browsers = frozenset(b.lower() for b in browsers)
+        self._truncated = {
+            n[:LINUX_COMM_CHARS]: a for n, a in self._by_name.items() if len(n) > LINUX_COMM_CHARS
+        }
+
+    @property
+    def process_names(self) -> frozenset[str]:
+        return frozenset(self._by_name)
+
+    def match(self, name: str, exe: str, cmdline: Sequence[str]) -> App | None:
+        """The app this process belongs to, or None."""
+        key = name.lower()
+        if key in self._browsers or _basename(exe).lower() in self._browsers:
+            return self._match_cmdline(cmdline)
+        app = self._by_name.get(key)
+        if app is None and self.os_name == "linux" and len(key) == LINUX_COMM_CHARS:
+            app = self._truncated.get(key)
+        if app is None and exe:
+            app = next((a for pattern, a in self._exe if pattern.match(exe)), None)
+        return app
+
+    def _match_cmdline(self, cmdline: Sequence[str]) -> App | None:
+        """A browser is only an app when it runs one as an app window or installed web app."""
+        joined = " ".join(cmdline)
+        if "--app" not in joined:
+            return None
+        return next((app for pattern, app in self._cmdline if pattern.search(joined)), None)
+
+
+def _merge(first: _Rules, second: _Rules) -> _Rules:
+    return _Rules(
+        first.process_names + second.process_names,
+        first.exe_paths + second.exe_paths,
+        first.cmdline_patterns + second.cmdline_patterns,
+    )
+
+
+def _basename(path: str) -> str:
+    return re.split(r"[\\/]", path)[-1] if path else ""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    version: str
+    apps: tuple[App, ...]
+    _rules: Mapping[str, tuple[tuple[App, _Rules], ...]] = field(repr=False, default_factory=dict)
+    _browsers: Mapping[str, tuple[str, ...]] = field(repr=False, default_factory=dict)
+
+    def app(self, app_id: str) -> App:
+        for app in self.apps:
+            if app.id == app_id:
+                return app
+        raise KeyError(f"no app {app_id!r} in catalog {self.version}")
+
+    def matcher_for(self, os_name: str) -> Matcher:
+        if os_name not in OSES:
+            raise ValueError(f"os_name {os_name!r} is not one of {', '.join(OSES)}")
+        return Matcher(os_name, self._rules.get(os_name, ()), self._browsers.get(os_name, ()))
+
+
+def current_os() -> str:
+    if sys.platform.startswith("win"):
+        return "windows"
+    return "macos" if sys.platform == "darwin" else "linux"
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    """The catalog at `path`, or the one packaged with the agent."""
+    if path is None:
+        text = resources.files("agent").joinpath("catalog.toml").read_text(encoding="utf-8")
+        return parse_catalog(text, "catalog.toml")
+    try:
+        return parse_catalog(path.read_text(encoding="utf-8"), str(path))
+    except OSError as error:
+        raise CatalogError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def parse_catalog(text: str, source: str) -> Catalog:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise CatalogError(f"{source}: not valid TOML: {error}") from None
+    return _Parser(source).catalog(data)
+
+
+class _Parser:
+    """Validates the TOML document field by field; the first problem is the error."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.claimed: dict[tuple[str, str, str], str] = {}  # (os, rule kind, value) -> app id
+
+    def fail(self, where: str, message: str) -> CatalogError:
+        return CatalogError(f"{self.source}: {where}: {message}")
+
+    def catalog(self, data: dict[str, Any]) -> Catalog:
+        unknown = set(data) - {"schema", "version", "browsers", "app"}
+        if unknown:
+            raise self.fail("top level", f"unknown key {sorted(unknown)[0]!r}")
+        if data.get("schema") != SCHEMA_VERSION:
+            raise self.fail("schema", f"{data.get('schema')!r} is not {SCHEMA_VERSION}")
+        version = data.get("version")
+        if not isinstance(version, str) or not version:
+            raise self.fail("version", "missing or not a string")
+        browsers = self.browsers(data.get("browsers", {}))
+        entries = data.get("app")
+        if not isinstance(entries, list) or not entries:
+            raise self.fail("app", "no [[app]] tables")
+        parsed = [self.app(index, entry) for index, entry in enumerate(entries, start=1)]
+        ids = [app.id for app, _ in parsed]
+        duplicate = next((i for i in ids if ids.count(i) > 1), None)
+        if duplicate:
+            raise self.fail(f"app {duplicate!r}", "id: used by more than one app")
+        rules = {
+            os_name: tuple((app, r[os_name]) for app, r in parsed if os_name in r)
+            for os_name in OSES
+        }
+        return Catalog(version, tuple(app for app, _ in parsed), rules, browsers)
+
+    def browsers(self, table: Any) -> dict[str, tuple[str, ...]]:
+        if not isinstance(table, dict) or set(table) - set(OSES):
+            raise self.fail("browsers", f"must be a table with keys {', '.join(OSES)}")
+        return {
+            os_name: tuple(self.strings(f"browsers.{os_name}", names))
+            for os_name, names in table.items()
+        }
+
+    def app(self, index: int, entry: Any) -> tuple[App, dict[str, _Rules]]:
+        where = f"app #{index}"
+        if not isinstance(entry, dict):
+            raise self.fail(where, "not a table")
+        if isinstance(entry.get("id"), str):
+            where = f"app {entry['id']!r} (#{index})"
+        unknown = set(entry) - _APP_KEYS
+        if unknown:
+            raise self.fail(where, f"{sorted(unknown)[0]}: unknown key")
+        values = {
+            key: self.text(where, entry, key) for key in ("id", "name", "vendor", "category", "use")
+        }
+        if not _ID.fullmatch(values["id"]):
+            raise self.fail(where, f"id: {values['id']!r} is not a lowercase slug")
+        for key, allowed in (("category", CATEGORIES), ("use", USES)):
+            if values[key] not in allowed:
+                raise self.fail(where, f"{key}: {values[key]!r} is not one of {', '.join(allowed)}")
+        rules = {
+            os_name: self.rules(where, values["id"], os_name, entry[os_name])
+            for os_name in OSES
+            if os_name in entry
+        }
+        if "web" in entry:  # browser app windows: the same patterns on every OS
+            web = self.rules(where, values["id"], "web", entry["web"])
+            for os_name in OSES:
+                rules[os_name] = _merge(rules.get(os_name, _Rules()), web)
+        if not any(astuple(rule) != ((), (), ()) for rule in rules.values()):
+            raise self.fail(where, "no match rule for any OS")
+        return App(**values), rules
+
+    def text(self, where: str, entry: dict[str, Any], key: str) -> str:
+        value = entry.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(where, f"{key}: missing or not a non-empty string")
+        return value
+
+    def rules(self, where: str, app_id: str, os_name: str, table: Any) -> _Rules:
+        if not isinstance(table, dict):
+            raise self.fail(where, f"{os_name}: not a table")
+        unknown = set(table) - ({"cmdline_patterns"} if os_name == "web" else _RULE_KEYS)
+        if unknown:
+            raise self.fail(where, f"{os_name}.{sorted(unknown)[0]}: unknown key")
+        lists = {
+            kind: self.strings(f"{where}: {os_name}.{kind}", table.get(kind, []))
+            for kind in _RULE_KEYS
+        }
+        for pattern in lists["cmdline_patterns"]:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise self.fail(
+                    where, f"{os_name}.cmdline_patterns: {pattern!r}: {error}"
+                ) from None
+        for kind, values in lists.items():
+            for value in values:
+                self.claim(
+                    where,
+                    app_id,
+                    (os_name, kind, value.lower() if kind != "cmdline_patterns" else value),
+                )
+        return _Rules(**{kind: tuple(values) for kind, values in lists.items()})
+
+    def strings(self, where: str, value: Any) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise CatalogError(f"{self.source}: {where}: must be a list of non-empty strings")
+        return value
+
+    def claim(self, where: str, app_id: str, signature: tuple[str, str, str]) -> None:
+        """No two apps may claim one signature: a process must have exactly one app."""
+        owner = self.claimed.setdefault(signature, app_id)
+        if owner != app_id:
+            os_name, kind, value = signature
+            raise self.fail(
+                where, f"{os_name}.{kind}: {value!r} is already claimed by app {owner!r}"
+            )
+
+
+__all__ = [
+    "CATEGORIES",
+    "USES",
+    "App",
+    "Catalog",
+    "CatalogError",
+    "Matcher",
+    "current_os",
+    "load_catalog",
+    "parse_catalog",
+]

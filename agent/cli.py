@@ -1,0 +1,119 @@
+"""`commaudit-agent`: run the agent, or show what it would report, for IMS staff on a device.
+
+argparse, not typer: the agent's dependency set stays minimal (it runs on every device and
+must cost almost nothing, memory included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from agent.catalog import CatalogError, current_os, load_catalog
+from agent.config import AgentConfig, ConfigError, load_config
+from agent.daemon import open_agent
+from agent.scan import Scanner
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="commaudit-agent", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="scan, spool and report until stopped (SIGTERM/SIGINT)")
+    run.add_argument("--config", type=Path, help="TOML file with agent settings")
+    run.add_argument("--collector", help="collector address HOST:PORT")
+    run.add_argument(
+        "--plaintext", action="store_true", default=None, help="no TLS (loopback only)"
+    )
+    run.add_argument("--device-id", help="this device's id (until enrollment)")
+    run.add_argument("--state-dir", type=Path, help="directory for the spool")
+    run.add_argument("--catalog", type=Path, help="catalog file (default: the packaged one)")
+    run.add_argument("--scan-interval", dest="scan_interval_s", type=float, help="seconds")
+    run.add_argument("--heartbeat-interval", dest="heartbeat_interval_s", type=float)
+    run.add_argument("-v", "--verbose", action="store_true", help="log each delivery problem")
+    scan = commands.add_parser("scan", help="print what the agent would report now; sends nothing")
+    scan.add_argument("--once", action="store_true", required=True, help="one scan, then exit")
+    scan.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    scan.add_argument("--catalog", type=Path, help="catalog file (default: the packaged one)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "scan":
+            return scan_once(args.catalog, as_json=args.json)
+        return run_agent(args)
+    except (ConfigError, CatalogError) as error:
+        print(f"commaudit-agent: {error}", file=sys.stderr)
+        return 2
+
+
+def scan_once(catalog_path: Path | None, *, as_json: bool) -> int:
+    """What the agent would report right now: app, category, OS user, process count."""
+    catalog = load_catalog(catalog_path)
+    running = Scanner(catalog.matcher_for(current_os())).scan()
+    rows = [
+        {
+            "app_id": app.id,
+            "name": app.name,
+            "category": app.category,
+            "os_user": user,
+            "processes": n,
+        }
+        for (_, user), (app, n) in sorted(running.items())
+    ]
+    if as_json:
+        for row in rows:
+            print(json.dumps(row))
+    elif not rows:
+        print(
+            f"no catalog app is running ({len(catalog.apps)} apps known, catalog {catalog.version})"
+        )
+    else:
+        for row in rows:
+            print(
+                f"{row['app_id']:<20} {row['category']:<18} {row['os_user']:<16} {row['processes']}"
+            )
+    return 0
+
+
+def run_agent(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {
+        key: getattr(args, key)
+        for key in (
+            "collector",
+            "plaintext",
+            "device_id",
+            "state_dir",
+            "catalog",
+            "scan_interval_s",
+            "heartbeat_interval_s",
+        )
+    }
+    config: AgentConfig = load_config(args.config, os.environ, overrides)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    daemon = open_agent(config)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    print(
+        f"commaudit-agent: device {config.device_id} reporting to {config.collector},"
+        f" spool {config.state_dir}",
+        flush=True,
+    )
+    daemon.run(stop)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

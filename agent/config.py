@@ -1,0 +1,159 @@
+"""The agent's settings: declared once, typed, documented, loaded in `main()` (STYLE.md 8).
+
+Precedence: command line > environment (COMMAUDIT_AGENT_<FIELD>) > TOML file > defaults.
+Errors name the source, the key and the reason, because an operator fixes them by hand.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting is missing, malformed or unsafe; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    collector: str = "127.0.0.1:50051"
+    """Collector address, HOST:PORT."""
+    plaintext: bool = False
+    """Talk to the collector without TLS; allowed only to a loopback address."""
+    device_id: str = field(default_factory=lambda: _slug(socket.gethostname()))
+    """This device's id until enrollment issues a credential (defaults to the host name)."""
+    state_dir: Path = Path("/var/lib/commaudit-agent")
+    """Where the spool lives; must survive reboots."""
+    catalog: Path | None = None
+    """Catalog file; the one packaged with the agent when unset."""
+    scan_interval_s: float = 2.0
+    """Seconds between process scans."""
+    heartbeat_interval_s: float = 60.0
+    """Seconds between heartbeats; bounds a session's end when the agent dies."""
+    batch_max_events: int = 500
+    """Events per Report at most."""
+    batch_max_delay_s: float = 1.0
+    """How long a new event waits for others to share its Report."""
+    spool_max_events: int = 100_000
+    """Spool bound; past it the oldest events are dropped and the drop recorded."""
+    flush_timeout_s: float = 5.0
+    """At stop, how long to keep trying to deliver what is spooled."""
+
+    def validate(self) -> AgentConfig:
+        _check_positive(self, "scan_interval_s", "heartbeat_interval_s", "batch_max_delay_s")
+        _check_positive(self, "batch_max_events", "spool_max_events")
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", self.device_id):
+            raise ConfigError(f"device_id: {self.device_id!r} must be 1-128 of A-Z a-z 0-9 . _ -")
+        if not 1 <= self.batch_max_events <= 1000:
+            raise ConfigError(
+                "batch_max_events: must be between 1 and 1000 (the collector's limit)"
+            )
+        host = split_address(self.collector)[0]
+        if self.plaintext and not is_loopback(host):
+            raise ConfigError(
+                f"collector: plaintext is allowed only to a loopback address, not {host!r}"
+            )
+        if not self.plaintext:
+            raise ConfigError(
+                "plaintext: TLS arrives with enrollment; pass --plaintext on loopback"
+            )
+        return self
+
+
+def _check_positive(config: AgentConfig, *names: str) -> None:
+    for name in names:
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"{name}: must be greater than 0, got {getattr(config, name)}")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "-", text)[:128] or "device"
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """'host:port' or '[v6]:port' -> (host, port), with a clear error."""
+    match = re.fullmatch(
+        r"\[(?P<v6>[^\]]+)\]:(?P<p6>\d+)|(?P<host>[^:\[\]]+):(?P<port>\d+)", address
+    )
+    if not match:
+        raise ConfigError(f"collector: {address!r} is not HOST:PORT")
+    host = match.group("v6") or match.group("host")
+    port = int(match.group("p6") or match.group("port"))
+    if not 0 < port < 65536:
+        raise ConfigError(f"collector: port {port} is out of range")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_config(
+    file: Path | None, environ: Mapping[str, str], overrides: Mapping[str, Any]
+) -> AgentConfig:
+    """Defaults < file < environment < command line, then validated."""
+    values: dict[str, Any] = {}
+    if file is not None:
+        values.update(_read_file(file))
+    values.update(_from_environment(environ))
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        return _build(values).validate()
+    except ConfigError as error:
+        raise ConfigError(f"{file or 'agent config'}: {error}") from None
+
+
+def _read_file(file: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot read: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{file}: not valid TOML: {error}") from None
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    prefix = "COMMAUDIT_AGENT_"
+    return {
+        key[len(prefix) :].lower(): value
+        for key, value in environ.items()
+        if key.startswith(prefix)
+    }
+
+
+def _build(values: Mapping[str, Any]) -> AgentConfig:
+    known = {f.name: f for f in fields(AgentConfig)}
+    converted: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{key}: unknown setting (known: {', '.join(sorted(known))})")
+        converted[key] = _convert(key, value)
+    return AgentConfig(**converted)
+
+
+def _convert(key: str, value: Any) -> Any:
+    default = getattr(AgentConfig(), key)
+    try:
+        if isinstance(default, bool):
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if key in ("state_dir", "catalog"):
+            return Path(os.path.expanduser(str(value)))
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: {value!r} is not a valid {type(default).__name__}") from None

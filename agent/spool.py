@@ -1,0 +1,195 @@
+"""The on-disk queue every event enters before it is sent and leaves only once acknowledged.
+
+SQLite in WAL mode, one row per event (seq, serialized Event). The seq counter lives in the same
+database and is advanced in the same transaction as the insert, so a seq is never handed out
+twice, even across crashes. Format version 1; a newer file is refused rather than misread.
+
+Drop rules (DESIGN.md §3, "never lose an event silently"):
+- overflow: past `max_events` the oldest are deleted, because the newest say most about now,
+  and an `events_dropped` lifecycle event records the seq range and the count; when an earlier
+  drop notice is among the deleted, the new range also covers the range it recorded, so no
+  record of a loss is ever lost (the range is then an envelope: any seq in it the collector
+  does not have was dropped here; `count` stays exact);
+- rejection: an event the collector refuses as invalid is moved to `rejected` (kept on the device
+  for inspection) and recorded the same way, so one bad event cannot block the queue forever.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from commaudit.v1 import events_pb2
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Loss:
+    """Events that left the spool unsent: the seq range the collector will never receive."""
+
+    kind: Literal["dropped", "rejected"]
+    first_seq: int
+    last_seq: int
+    count: int
+    reason: str
+
+
+# Builds the lifecycle event that records a loss (agent.events knows the wire format).
+LossNotice = Callable[[Loss], events_pb2.Event]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+-- loss_first: set on loss notices only, the first seq of the range the notice records.
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY, body BLOB NOT NULL, loss_first INTEGER, loss_count INTEGER
+);
+CREATE TABLE IF NOT EXISTS rejected (
+    seq INTEGER PRIMARY KEY, body BLOB NOT NULL, reason TEXT NOT NULL, rejected_at REAL NOT NULL
+);
+"""
+
+
+class SpoolError(RuntimeError):
+    """The spool file cannot be used as it is (newer format, not a spool)."""
+
+
+class Spool:
+    """Thread-safe: the scan loop appends while the sender reads and acknowledges."""
+
+    def __init__(self, path: Path, max_events: int, loss_notice: LossNotice) -> None:
+        if max_events < 2:
+            raise ValueError(
+                "max_events must be at least 2 (room for an event and its drop notice)"
+            )
+        self.path = path
+        self.max_events = max_events
+        self._loss_notice = loss_notice
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL, not NORMAL: in WAL mode NORMAL survives a killed process but may lose the last
+        # commits on power loss, and those may already have been sent and acknowledged; the seq
+        # counter would then hand out those seqs again and the collector would discard the new
+        # events as duplicates. A few fsyncs a minute is a cost a device does not notice.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._check_format()
+
+    def _check_format(self) -> None:
+        version = self._meta("format", default=FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise SpoolError(
+                f"{self.path}: spool format {version}, this agent reads {FORMAT_VERSION}"
+            )
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
+
+    def _meta(self, key: str, default: int = 0) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else default
+
+    def _set_meta(self, key: str, value: int) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def append(self, events: Iterable[events_pb2.Event]) -> list[int]:
+        """Give each event the next seq and store them in one transaction; returns the seqs."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                seqs = [self._insert(event) for event in events]
+                self._enforce_bound()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return seqs
+
+    def _insert(self, event: events_pb2.Event, loss: Loss | None = None) -> int:
+        seq = self._meta("last_seq") + 1
+        event.seq = seq
+        self._db.execute(
+            "INSERT INTO outbox VALUES (?, ?, ?, ?)",
+            (seq, event.SerializeToString(), loss and loss.first_seq, loss and loss.count),
+        )
+        self._set_meta("last_seq", seq)
+        return seq
+
+    def _record_loss(self, loss: Loss) -> None:
+        self._insert(self._loss_notice(loss), loss)
+
+    def _enforce_bound(self) -> None:
+        depth = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        excess = depth - self.max_events + 1  # +1: room for the drop notice itself
+        if excess <= 0:
+            return
+        first, last, notices, carried = self._db.execute(
+            "SELECT min(coalesce(loss_first, seq)), max(seq), count(loss_first),"
+            " coalesce(sum(loss_count), 0)"
+            " FROM (SELECT * FROM outbox ORDER BY seq LIMIT ?)",
+            (excess,),
+        ).fetchone()
+        self._db.execute(
+            "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)",
+            (excess,),
+        )
+        self._set_meta("dropped", self._meta("dropped") + excess - notices)
+        reason = f"spool full ({self.max_events} events)"
+        self._record_loss(Loss("dropped", first, last, excess - notices + carried, reason))
+
+    def pending(self, limit: int) -> list[events_pb2.Event]:
+        """The oldest unacknowledged events, ascending by seq."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM outbox ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
+        return [events_pb2.Event.FromString(body) for (body,) in rows]
+
+    def ack(self, acked_seq: int) -> int:
+        """Forget every event with seq <= acked_seq (the collector stored it); returns how many."""
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (acked_seq,))
+            return cursor.rowcount
+
+    def set_aside(self, seqs: Sequence[int], reason: str, now: float) -> None:
+        """Move events the collector refused to `rejected` and record the loss (drop rule 2)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for seq in seqs:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO rejected SELECT seq, body, ?, ? FROM outbox"
+                        " WHERE seq = ?",
+                        (reason, now, seq),
+                    )
+                    self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+                self._record_loss(Loss("rejected", min(seqs), max(seqs), len(seqs), reason))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def depth(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def dropped(self) -> int:
+        """Events lost to overflow since this spool was created."""
+        with self._lock:
+            return self._meta("dropped")
+
+    def last_seq(self) -> int:
+        with self._lock:
+            return self._meta("last_seq")
+
+    def rejected_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM rejected").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,197 @@
+"""The one writer: concurrent Reports in, group commits out, acks after commit.
+
+Why one thread: DuckDB has one read-write opener and a connection is not for concurrent use
+(DESIGN.md §5), and a commit costs about the same for 10 events as for 5,000. RPC handlers
+`submit` a validated batch and get a Future; the writer takes everything queued (up to
+`max_group_events`, waiting at most `max_group_delay_s` after the oldest), plans it against the
+seq ledger, encodes it, commits it in one transaction, and only then applies the ledger and
+resolves each Future with its device's acknowledged seq. A failed commit rejects every Future of
+its group, so nothing is acknowledged that is not stored; the agents retry.
+
+The queue is bounded in events (queued or being committed): beyond it `submit` raises
+Overloaded with an estimate of when to come back, which the service passes on as gRPC
+push-back. The shape follows Datasette's `_send_to_write_thread` / `_execute_writes`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from collector.encode import encode_events
+from collector.ledger import SeqLedger
+from collector.store import Store
+from commaudit.v1 import events_pb2
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """How the writer groups commits and how much it lets wait."""
+
+    max_group_events: int = 5000
+    """Events per commit; a single larger Report still commits alone."""
+    max_group_delay_s: float = 0.020
+    """How long the oldest queued Report may wait for company before its commit starts."""
+    max_pending_events: int = 50_000
+    """Events queued or being committed; beyond it Reports are pushed back (RESOURCE_EXHAUSTED)."""
+
+
+class Overloaded(Exception):
+    """The queue is full; come back after `retry_after_ms`."""
+
+    def __init__(self, retry_after_ms: int) -> None:
+        super().__init__(f"collector busy: retry in {retry_after_ms} ms")
+        self.retry_after_ms = retry_after_ms
+
+
+class CommitFailed(Exception):
+    """The group's transaction failed: none of its events is stored or acknowledged."""
+
+
+class IngestorClosed(Exception):
+    """The collector is shutting down and takes no more Reports."""
+
+
+@dataclass
+class _Submission:
+    device_id: str
+    events: Sequence[events_pb2.Event]
+    queued_at: float  # time.monotonic()
+    future: Future[int] = field(default_factory=Future)
+
+
+class Ingestor:
+    """Owns the writer thread; starts it at construction, stops it with close()."""
+
+    def __init__(
+        self, store: Store, limits: IngestLimits | None = None, ledger: SeqLedger | None = None
+    ) -> None:
+        self.limits = limits or IngestLimits()
+        self.commits = 0
+        """Transactions committed so far (grouping shows as fewer commits than Reports)."""
+        self._store = store
+        self._ledger = ledger if ledger is not None else store.load_ledger()
+        self._cond = threading.Condition()
+        self._queue: deque[_Submission] = deque()
+        self._queued_events = 0
+        self._pending_events = 0  # queued or in the commit under way
+        self._closing = False
+        self._ms_per_event = 0.05  # running estimate of commit cost, for push-back
+        self._thread = threading.Thread(target=self._run, name="commaudit-ingest", daemon=True)
+        self._thread.start()
+
+    def submit(self, device_id: str, events: Sequence[events_pb2.Event]) -> Future[int]:
+        """Queue a validated batch; the Future gives the device's acked seq after commit."""
+        submission = _Submission(device_id, list(events), time.monotonic())
+        with self._cond:
+            if self._closing:
+                raise IngestorClosed("collector is shutting down")
+            pending = self._pending_events
+            # An empty queue takes any batch, so that no batch is refused forever.
+            if pending and pending + len(events) > self.limits.max_pending_events:
+                raise Overloaded(self._retry_after_ms())
+            self._queue.append(submission)
+            self._queued_events += len(events)
+            self._pending_events += len(events)
+            self._cond.notify()
+        return submission.future
+
+    def close(self, timeout: float | None = None) -> None:
+        """Refuse new batches, commit everything queued, stop the writer."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("ingest writer did not finish within %s s", timeout)
+
+    @property
+    def pending_events(self) -> int:
+        with self._cond:
+            return self._pending_events
+
+    def _run(self) -> None:
+        while (group := self._take_group()) is not None:
+            try:
+                self._commit(group)
+            finally:
+                with self._cond:
+                    self._pending_events -= sum(len(s.events) for s in group)
+
+    def _take_group(self) -> list[_Submission] | None:
+        """Wait for work, then for company until the delay or size bound; None when closed."""
+        with self._cond:
+            while not self._queue:
+                if self._closing:
+                    return None
+                self._cond.wait()
+            deadline = self._queue[0].queued_at + self.limits.max_group_delay_s
+            while not self._closing and self._queued_events < self.limits.max_group_events:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            return self._pop_group()
+
+    def _pop_group(self) -> list[_Submission]:
+        group: list[_Submission] = []
+        size = 0
+        while self._queue and (
+            not group or size + len(self._queue[0].events) <= self.limits.max_group_events
+        ):
+            submission = self._queue.popleft()
+            size += len(submission.events)
+            group.append(submission)
+        self._queued_events -= size
+        return group
+
+    def _commit(self, group: list[_Submission]) -> None:
+        # A cancelled RPC has nobody waiting: skip it, the agent sends it again.
+        live = [s for s in group if s.future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            acked = self._write(live)
+        except Exception:
+            log.exception("commit of %d reports failed; none acknowledged", len(live))
+            for submission in live:
+                # The cause stays in this log: the agent needs only to know to retry.
+                submission.future.set_exception(CommitFailed("commit failed; nothing stored"))
+            return
+        for submission in live:
+            submission.future.set_result(acked[submission.device_id])
+
+    def _write(self, group: list[_Submission]) -> dict[str, int]:
+        """Plan, encode, commit, then apply: the ledger changes only after the commit."""
+        started = time.monotonic()
+        now_ms = time.time_ns() // 1_000_000
+        batches = [(s.device_id, [event.seq for event in s.events]) for s in group]
+        plan = self._ledger.plan_group(batches, now_ms)
+        if plan.changes_anything:
+            kept = [
+                (s.device_id, [e for e, new in zip(s.events, keep, strict=True) if new])
+                for s, keep in zip(group, plan.keep, strict=True)
+            ]
+            table = encode_events(kept, received_at_ms=now_ms)
+            self._store.commit(table, plan)
+            self._ledger.apply(plan)
+            self.commits += 1
+            self._measure(started, sum(len(s.events) for s in group), table.num_rows)
+        return {device_id: plan.acked(device_id) for device_id in plan.devices}
+
+    def _measure(self, started: float, received: int, stored: int) -> None:
+        elapsed_ms = (time.monotonic() - started) * 1000
+        self._ms_per_event = 0.8 * self._ms_per_event + 0.2 * elapsed_ms / max(received, 1)
+        log.debug("committed %d of %d events in %.1f ms", stored, received, elapsed_ms)
+
+    def _retry_after_ms(self) -> int:
+        """Roughly how long the writer needs for what is pending (caller holds the lock)."""
+        estimate = self._pending_events * self._ms_per_event + self.limits.max_group_delay_s * 1000
+        return int(min(max(estimate, 100), 30_000))

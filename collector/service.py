@@ -1,0 +1,98 @@
+"""AgentService over grpc.aio: protos in, domain calls, protos and status codes out.
+
+Thin on purpose (STYLE.md 4): identity.py says who calls, validate.py what is wrong, ingest.py
+stores and acknowledges. What is left here is the status code for each refusal, chosen so the
+agent knows what to do (agent/sender.py):
+
+- UNAUTHENTICATED: no usable device identity; an operator must act.
+- PERMISSION_DENIED: an event names another device; a device may not speak for another.
+- INVALID_ARGUMENT: the validator's message (field path first); trailing metadata
+  `commaudit-rejected-seq` names the offending event, so the agent sets that one aside and records
+  it instead of retrying it forever.
+- RESOURCE_EXHAUSTED: the ingest queue is full; `grpc-retry-pushback-ms` says when to come back.
+- UNAVAILABLE: the commit failed or the collector is stopping; nothing was acknowledged, retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import NoReturn
+
+import grpc
+
+from collector.identity import Unauthenticated, device_from_metadata
+from collector.ingest import CommitFailed, Ingestor, IngestorClosed, Overloaded
+from collector.validate import ForeignDevice, InvalidReport, Limits, validate_batch
+from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+REJECTED_SEQ_KEY = "commaudit-rejected-seq"
+PUSHBACK_KEY = "grpc-retry-pushback-ms"
+
+Trailers = tuple[tuple[str, str], ...]
+_REFUSALS = (Unauthenticated, InvalidReport, Overloaded, CommitFailed, IngestorClosed)
+
+
+def now_ms() -> int:
+    """The collector's clock, which validation judges device timestamps against."""
+    return time.time_ns() // 1_000_000
+
+
+class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
+    """Report answers only after the commit; the other RPCs arrive with later issues."""
+
+    def __init__(
+        self, ingestor: Ingestor, limits: Limits | None = None, clock: Callable[[], int] = now_ms
+    ) -> None:
+        self._ingestor = ingestor
+        self._limits = limits or Limits()
+        self._clock = clock
+
+    async def Report(
+        self, request: agent_service_pb2.ReportRequest, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.ReportResponse:
+        try:
+            device_id = device_from_metadata(context.invocation_metadata())
+            validate_batch(request.events, device_id, self._clock(), self._limits)
+            acked = await asyncio.wrap_future(self._ingestor.submit(device_id, request.events))
+        except _REFUSALS as exc:
+            code, trailers = refusal(exc)
+            log.info("report from %s refused (%s): %s", context.peer(), code.name, exc)
+            await abort(context, code, str(exc), trailers)
+        return agent_service_pb2.ReportResponse(acked_seq=acked)
+
+    async def Enroll(
+        self, request: agent_service_pb2.EnrollRequest, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.EnrollResponse:
+        await abort(context, grpc.StatusCode.UNIMPLEMENTED, "Enroll arrives with enrollment")
+
+    async def GetConfig(
+        self, request: agent_service_pb2.GetConfigRequest, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.GetConfigResponse:
+        await abort(context, grpc.StatusCode.UNIMPLEMENTED, "GetConfig arrives with central config")
+
+
+async def abort(
+    context: grpc.aio.ServicerContext, code: grpc.StatusCode, details: str, trailers: Trailers = ()
+) -> NoReturn:
+    """End the RPC with a status; grpc's abort raises, which this signature tells mypy."""
+    await context.abort(code, details, trailing_metadata=trailers)
+    raise AssertionError("grpc.aio ServicerContext.abort returned")
+
+
+def refusal(exc: Exception) -> tuple[grpc.StatusCode, Trailers]:
+    """The status code and trailing metadata that tell the agent what to do about `exc`."""
+    if isinstance(exc, Unauthenticated):
+        return grpc.StatusCode.UNAUTHENTICATED, ()
+    if isinstance(exc, ForeignDevice):
+        return grpc.StatusCode.PERMISSION_DENIED, ()
+    if isinstance(exc, InvalidReport):
+        trailers = ((REJECTED_SEQ_KEY, str(exc.seq)),) if exc.seq is not None else ()
+        return grpc.StatusCode.INVALID_ARGUMENT, trailers
+    if isinstance(exc, Overloaded):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, ((PUSHBACK_KEY, str(exc.retry_after_ms)),)
+    return grpc.StatusCode.UNAVAILABLE, ()  # CommitFailed, IngestorClosed

@@ -1,0 +1,231 @@
+"""Checks a Report's events before anything is queued (DESIGN.md §4 "Limits").
+
+Why it runs before the writer: the writer commits many devices' events in one transaction, so an
+event the database would refuse would fail everyone's commit, again and again as the agents
+retry. Everything the `events` table and the encoder rely on is therefore checked here, and a
+refusal names the field (`events[3].occurred_at_ms: ...`) and the event's seq, so that the agent
+can set that one event aside (agent_service.proto) instead of retrying it forever.
+
+Plain functions over protobuf messages: no gRPC, no database (STYLE.md 4).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.descriptor import EnumDescriptor
+
+from commaudit.v1 import events_pb2
+
+# 2000-01-01T00:00:00Z: no device clock that reads earlier is telling the time.
+EARLIEST_MS = 946_684_800_000
+_ECHO_CHARS = 64  # echoed values are cut: the message travels back into the agent's own events
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one Report may carry. Defaults are generous for real agents, small for abuse."""
+
+    max_events_per_batch: int = 1000
+    """Events per Report; the gRPC message size limit (4 MiB) bounds the bytes."""
+    max_future_ms: int = 24 * 3600 * 1000
+    """How far ahead of the collector's clock `occurred_at_ms` may be (device clock skew)."""
+    max_id_chars: int = 128
+    """app_id and device_id."""
+    max_os_user_chars: int = 256
+    """OS user names (Windows `DOMAIN\\user` forms included)."""
+    max_path_chars: int = 4096
+    """Install paths (Linux PATH_MAX)."""
+    max_detail_chars: int = 1024
+    """agent_lifecycle detail: a human-readable reason."""
+    max_version_chars: int = 128
+    """agent_version and catalog_version."""
+    max_running_apps: int = 1000
+    """Sessions listed in one heartbeat."""
+
+
+class InvalidReport(Exception):
+    """A Report the collector refuses; the message starts with the field path."""
+
+    def __init__(self, field_path: str, reason: str, seq: int | None = None) -> None:
+        super().__init__(f"{field_path}: {reason}")
+        self.field_path = field_path
+        self.reason = reason
+        self.seq = seq
+        """The seq of the offending event, when there is one the agent can set aside."""
+
+
+class InvalidEvent(InvalidReport):
+    """One event breaks a rule (INVALID_ARGUMENT)."""
+
+
+class ForeignDevice(InvalidReport):
+    """An event names another device: a device may not speak for another (PERMISSION_DENIED)."""
+
+    def __init__(self, field_path: str, named: str, caller: str) -> None:
+        super().__init__(field_path, f"names device {_echo(named)!r}, the caller is {caller!r}")
+
+
+def validate_batch(
+    events: Sequence[events_pb2.Event], device_id: str, now_ms: int, limits: Limits
+) -> None:
+    """Raise InvalidReport (or a subclass) for the first rule the batch breaks."""
+    if not events:
+        raise InvalidEvent("events", "empty (a Report carries at least one event)")
+    if len(events) > limits.max_events_per_batch:
+        raise InvalidEvent(
+            "events", f"{len(events)} events, over the limit of {limits.max_events_per_batch}"
+        )
+    previous = 0
+    for index, event in enumerate(events):
+        path = f"events[{index}]"
+        validate_event(event, path, device_id, now_ms, limits)
+        if event.seq <= previous:
+            raise InvalidEvent(
+                f"{path}.seq",
+                f"{event.seq} does not follow {previous} (seqs must strictly ascend)",
+                event.seq,
+            )
+        previous = event.seq
+
+
+def validate_event(
+    event: events_pb2.Event, path: str, device_id: str, now_ms: int, limits: Limits
+) -> None:
+    """The envelope (identity, seq, time) and then the fields of its kind."""
+    if event.device_id and event.device_id != device_id:
+        raise ForeignDevice(f"{path}.device_id", event.device_id, device_id)
+    seq = event.seq or None
+    if seq is None:
+        raise InvalidEvent(f"{path}.seq", "0 (seqs start at 1)")
+    check_uuid(event.event_id, f"{path}.event_id", seq)
+    check_time(event.occurred_at_ms, f"{path}.occurred_at_ms", now_ms, limits, seq)
+    kind = event.WhichOneof("kind")
+    # A kind added after this collector arrives as unknown fields: WhichOneof says None.
+    if kind is None:
+        raise InvalidEvent(f"{path}.kind", "not set (missing or unknown event kind)", seq)
+    _KIND_CHECKS[kind](getattr(event, kind), f"{path}.{kind}", limits, seq)
+
+
+def check_uuid(value: str, path: str, seq: int, *, required: bool = True) -> None:
+    if not value:
+        if required:
+            raise InvalidEvent(path, "empty (a UUID is required)", seq)
+        return
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise InvalidEvent(path, f"{_echo(value)!r} is not a UUID", seq) from None
+
+
+def check_time(value: int, path: str, now_ms: int, limits: Limits, seq: int) -> None:
+    if value < EARLIEST_MS:
+        raise InvalidEvent(path, f"{_iso(value)} is before 2000-01-01", seq)
+    if value > now_ms + limits.max_future_ms:
+        hours = limits.max_future_ms / 3_600_000
+        raise InvalidEvent(
+            path, f"{_iso(value)} is more than {hours:g} h ahead of {_iso(now_ms)}", seq
+        )
+
+
+def check_text(value: str, path: str, limit: int, seq: int, *, required: bool = False) -> None:
+    if required and not value:
+        raise InvalidEvent(path, "empty", seq)
+    if len(value) > limit:
+        raise InvalidEvent(path, f"{len(value)} characters, over the limit of {limit}", seq)
+
+
+def check_enum(value: int, enum: EnumDescriptor, path: str, seq: int) -> None:
+    """Proto3 enums are open: a number this collector does not know arrives as itself."""
+    if value == 0:
+        raise InvalidEvent(path, f"not set ({enum.values_by_number[0].name})", seq)
+    if value not in enum.values_by_number:
+        raise InvalidEvent(path, f"{value} is not a known value", seq)
+
+
+def _check_app(message: _AppFields, path: str, limits: Limits, seq: int) -> None:
+    """The fields every app_* message shares."""
+    check_text(message.app_id, f"{path}.app_id", limits.max_id_chars, seq, required=True)
+    check_enum(message.category, events_pb2.Category.DESCRIPTOR, f"{path}.category", seq)
+
+
+def _check_session(message: _SessionFields, path: str, limits: Limits, seq: int) -> None:
+    _check_app(message, path, limits, seq)
+    check_uuid(message.session_id, f"{path}.session_id", seq)
+    check_text(message.os_user, f"{path}.os_user", limits.max_os_user_chars, seq)
+
+
+def _check_started(message: _RunningFields, path: str, limits: Limits, seq: int) -> None:
+    _check_session(message, path, limits, seq)
+    if message.process_count < 1:
+        raise InvalidEvent(f"{path}.process_count", "0 (a running app has a process)", seq)
+
+
+def _check_stopped(message: events_pb2.AppStopped, path: str, limits: Limits, seq: int) -> None:
+    _check_session(message, path, limits, seq)
+    check_enum(message.reason, events_pb2.AppStopped.Reason.DESCRIPTOR, f"{path}.reason", seq)
+
+
+def _check_heartbeat(message: events_pb2.Heartbeat, path: str, limits: Limits, seq: int) -> None:
+    if len(message.running) > limits.max_running_apps:
+        raise InvalidEvent(
+            f"{path}.running",
+            f"{len(message.running)} sessions, over the limit of {limits.max_running_apps}",
+            seq,
+        )
+    for index, running in enumerate(message.running):
+        _check_started(running, f"{path}.running[{index}]", limits, seq)  # same fields
+    check_text(message.agent_version, f"{path}.agent_version", limits.max_version_chars, seq)
+    check_text(message.catalog_version, f"{path}.catalog_version", limits.max_version_chars, seq)
+
+
+def _check_install(message: _InstallFields, path: str, limits: Limits, seq: int) -> None:
+    _check_app(message, path, limits, seq)
+    check_text(message.path, f"{path}.path", limits.max_path_chars, seq)
+
+
+def _check_lifecycle(
+    message: events_pb2.AgentLifecycle, path: str, limits: Limits, seq: int
+) -> None:
+    check_enum(message.kind, events_pb2.AgentLifecycle.Kind.DESCRIPTOR, f"{path}.kind", seq)
+    check_text(message.agent_version, f"{path}.agent_version", limits.max_version_chars, seq)
+    check_text(message.catalog_version, f"{path}.catalog_version", limits.max_version_chars, seq)
+    check_text(message.detail, f"{path}.detail", limits.max_detail_chars, seq)
+
+
+_AppFields = (
+    events_pb2.AppStarted
+    | events_pb2.AppStopped
+    | events_pb2.RunningApp
+    | events_pb2.AppInstalled
+    | events_pb2.AppRemoved
+)
+_SessionFields = events_pb2.AppStarted | events_pb2.AppStopped | events_pb2.RunningApp
+_InstallFields = events_pb2.AppInstalled | events_pb2.AppRemoved
+_RunningFields = events_pb2.AppStarted | events_pb2.RunningApp
+
+# Each check takes its kind's message; Any because the table spans six message types.
+_KIND_CHECKS: dict[str, Callable[[Any, str, Limits, int], None]] = {
+    "app_started": _check_started,
+    "app_stopped": _check_stopped,
+    "heartbeat": _check_heartbeat,
+    "app_installed": _check_install,
+    "app_removed": _check_install,
+    "agent_lifecycle": _check_lifecycle,
+}
+
+
+def _iso(ms: int) -> str:
+    try:
+        moment = datetime.fromtimestamp(ms / 1000, UTC)
+    except (OverflowError, ValueError, OSError):
+        return f"{ms} ms since 1970"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _echo(value: str) -> str:
+    return value if len(value) <= _ECHO_CHARS else value[:_ECHO_CHARS] + "..."

@@ -1,0 +1,119 @@
+"""The whole path on this machine: collector, a real agent, simulated devices, the usage report.
+
+Run by `make demo`. Everything lives in ./demo-output (recreated each run) and talks only to
+127.0.0.1. Steps: start the collector with an embedded DuckDB file; start the agent, which scans
+this machine's processes; start a stand-in app (a copy of `sleep` named `thunderbird`) so that
+the agent has something to find even on a bare machine; deliver a simulated week from five City
+and Library devices; stop everything cleanly; print the usage report for all devices, then for
+this machine alone.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from simulated_devices import simulate
+
+from agent.catalog import load_catalog
+
+BIN = Path(sys.executable).parent
+OUT = Path("demo-output")
+
+
+def say(text: str) -> None:
+    print(f"\n==> {text}", flush=True)
+
+
+def start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_for_port(port_file: Path, process: subprocess.Popen[bytes], log: Path) -> int:
+    deadline = time.monotonic() + 30
+    while not (port_file.exists() and port_file.read_text().strip()):
+        if process.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"the collector did not start; its log:\n{log.read_text()}")
+        time.sleep(0.1)
+    return int(port_file.read_text())
+
+
+def stop(process: subprocess.Popen[bytes], name: str) -> None:
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=60)
+    if code != 0:
+        sys.exit(f"{name} exited with {code}; see {OUT}/{name}.log")
+
+
+def main() -> None:
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir()
+    db = OUT / "commaudit.duckdb"
+    this_device = (
+        re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname().split(".")[0]) or "this-machine"
+    )
+
+    say(f"starting the collector (embedded DuckDB file {db})")
+    collector = start(
+        [str(BIN / "commaudit-collector"), "serve", "--db", str(db), "--listen", "127.0.0.1:0",
+         "--plaintext", "--port-file", str(OUT / "collector.port")],
+        OUT / "collector.log",
+    )  # fmt: skip
+    address = f"127.0.0.1:{wait_for_port(OUT / 'collector.port', collector, OUT / 'collector.log')}"
+    print(f"    listening on {address}")
+
+    say(f"starting the agent on this machine as device '{this_device}'")
+    agent = start(
+        [str(BIN / "commaudit-agent"), "run", "--collector", address, "--plaintext",
+         "--device-id", this_device, "--state-dir", str(OUT / "agent"),
+         "--scan-interval", "0.5", "--heartbeat-interval", "2"],
+        OUT / "agent.log",
+    )  # fmt: skip
+
+    say("starting a stand-in app: a copy of `sleep` named `thunderbird` (the email client)")
+    stand_in = OUT / "apps" / "thunderbird"
+    stand_in.parent.mkdir()
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", stand_in)
+    app = subprocess.Popen([str(stand_in), "300"])
+
+    catalog = load_catalog()
+    say(
+        f"delivering a simulated week from 5 City and Library devices"
+        f" ({len(catalog.apps)}-app catalog)"
+    )
+    for device, stored in simulate(catalog, address, OUT / "simulated").items():
+        print(f"    {device:<18} {stored:>6} events stored")
+
+    time.sleep(3)
+    say("closing the stand-in app; stopping the agent and the collector (SIGTERM: flush, drain)")
+    app.terminate()
+    app.wait()
+    time.sleep(1.5)
+    stop(agent, "agent")
+    stop(collector, "collector")
+    print((OUT / "agent.log").read_text().strip())
+
+    today = datetime.now(UTC).date()
+    week = ["--from", str(today - timedelta(days=7)), "--to", str(today), "--db", str(db)]
+    say("usage report, all devices, last 7 days")
+    subprocess.run([str(BIN / "commaudit"), "report", "usage", *week], check=True)
+    say(f"session log, this machine only ({this_device}): what the real agent found")
+    subprocess.run(
+        [str(BIN / "commaudit"), "report", "session-log", *week, "--device", this_device],
+        check=True,
+    )
+    print(f"\nThe database is {db}; open it with DuckDB to explore the `events` table.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""A few simulated City and Library devices with a plausible week of communication-app use.
+
+They go through the agent's own spool and sender over real gRPC, so the demo's report rests on
+the same delivery path as a real device; only the scanning is replaced by a scripted week.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+
+from agent.catalog import Catalog
+from agent.daemon import loss_notice_for
+from agent.events import Lifecycle, heartbeat_event, lifecycle_event, transition_event
+from agent.sender import Sender
+from agent.spool import Spool
+from agent.tracker import Session, Started, Stopped
+from commaudit.v1 import events_pb2
+
+
+@dataclass(frozen=True)
+class Habit:
+    """An app someone opens on most workdays for about `minutes`."""
+
+    app_id: str
+    minutes: int
+    chance: float = 0.9
+
+
+@dataclass(frozen=True)
+class Persona:
+    device_id: str
+    os_user: str
+    habits: tuple[Habit, ...]
+
+
+PERSONAS = (
+    Persona(
+        "city-clerk-01",
+        "jlopez",
+        (Habit("outlook", 390), Habit("teams", 150), Habit("youtube", 25, 0.4)),
+    ),
+    Persona("city-planner-02", "mchen", (Habit("outlook", 300), Habit("zoom", 110, 0.6))),
+    Persona("city-it-03", "rpatel", (Habit("slack", 420), Habit("teams", 90), Habit("signal", 20))),
+    Persona(
+        "library-desk-01",
+        "akim",
+        (Habit("thunderbird", 360), Habit("facebook", 60, 0.7), Habit("zoom", 45, 0.3)),
+    ),
+    Persona("library-ref-02", "tbrown", (Habit("gmail", 240), Habit("whatsapp", 15, 0.5))),
+)
+
+
+def week_of_events(
+    persona: Persona, catalog: Catalog, end: datetime, rng: random.Random
+) -> list[events_pb2.Event]:
+    """Workdays of the 7 days before `end`: agent start, sessions, heartbeats every 5 minutes."""
+    events: list[events_pb2.Event] = []
+    for day in range(7, 0, -1):
+        start_of_day = (end - timedelta(days=day)).replace(
+            hour=8, minute=0, second=0, microsecond=0
+        )
+        if start_of_day.weekday() < 5:
+            events.extend(_workday(persona, catalog, start_of_day, rng))
+    return events
+
+
+def _workday(
+    persona: Persona, catalog: Catalog, day: datetime, rng: random.Random
+) -> Iterator[events_pb2.Event]:
+    boot = day + timedelta(minutes=rng.randint(0, 40))
+    yield _at(
+        lifecycle_event(persona.device_id, Lifecycle.KIND_STARTED, catalog_version=catalog.version),
+        boot,
+    )
+    sessions = []
+    for habit in persona.habits:
+        if rng.random() < habit.chance:
+            begin = boot + timedelta(minutes=rng.randint(1, 90))
+            length = timedelta(minutes=max(5, round(rng.gauss(habit.minutes, habit.minutes / 5))))
+            session = Session(str(uuid.uuid4()), catalog.app(habit.app_id), persona.os_user, 1, 0.0)
+            sessions.append((begin, begin + length, session))
+    timeline: list[tuple[datetime, events_pb2.Event]] = []
+    for begin, finish, session in sessions:
+        timeline.append((begin, transition_event(persona.device_id, Started(session))))
+        duration_ms = int((finish - begin).total_seconds() * 1000)
+        timeline.append(
+            (finish, transition_event(persona.device_id, Stopped(session, duration_ms)))
+        )
+    shutdown = max([finish for _, finish, _ in sessions], default=boot) + timedelta(minutes=10)
+    tick = boot
+    while tick < shutdown:
+        running = [s for begin, finish, s in sessions if begin <= tick < finish]
+        beat = heartbeat_event(
+            persona.device_id, running, catalog_version=catalog.version,
+            spool_depth=0, events_dropped=0, uptime_ms=int((tick - boot).total_seconds() * 1000),
+        )  # fmt: skip
+        timeline.append((tick, beat))
+        tick += timedelta(minutes=5)
+    for when, event in sorted(timeline, key=lambda item: item[0]):
+        yield _at(event, when)
+    yield _at(lifecycle_event(persona.device_id, Lifecycle.KIND_STOPPED), shutdown)
+
+
+def _at(event: events_pb2.Event, when: datetime) -> events_pb2.Event:
+    event.occurred_at_ms = int(when.timestamp() * 1000)
+    return event
+
+
+def deliver(persona: Persona, events: list[events_pb2.Event], collector: str, state: Path) -> int:
+    """Spool and send one device's week; returns how many events the collector acknowledged."""
+    spool = Spool(
+        state / persona.device_id / "spool.sqlite3", 100_000, loss_notice_for(persona.device_id)
+    )
+    with grpc.insecure_channel(collector) as channel:
+        sender = Sender(spool, channel, persona.device_id)
+        spool.append(events)
+        if not sender.close(flush_timeout_s=60):
+            raise RuntimeError(
+                f"{persona.device_id}: collector did not take the events: {sender.last_error}"
+            )
+        acked = sender.acked_seq
+    spool.close()
+    return acked
+
+
+def simulate(catalog: Catalog, collector: str, state: Path, seed: int = 47) -> dict[str, int]:
+    """Deliver every persona's week; device id -> events stored."""
+    rng = random.Random(seed)
+    end = datetime.now(UTC)
+    return {
+        persona.device_id: deliver(
+            persona, week_of_events(persona, catalog, end, rng), collector, state
+        )
+        for persona in PERSONAS
+    }

@@ -1,0 +1,138 @@
+"""Test harness for the collector: valid events of every kind, and a collector in a thread.
+
+A module with a unique name (not conftest) so test files can import its types and builders:
+test directories have no __init__.py, and every conftest in the tree is named the same.
+The collector runs its grpc.aio server on an event loop in a helper thread; tests talk to it
+through a real (synchronous) channel and stub, and read its DuckDB file through Store.cursor().
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import pytest
+
+from collector.server import CollectorServer, start_server
+from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc, events_pb2
+
+T = TypeVar("T")
+DEVICE = "laptop-0042"
+SESSION = "7d9c7a8e-0f4b-4b8e-9d52-3f1b2f0c6a11"
+KINDS = (
+    "app_started",
+    "app_stopped",
+    "heartbeat",
+    "app_installed",
+    "app_removed",
+    "agent_lifecycle",
+)
+
+
+def payload(kind: str) -> Any:
+    """A valid message of each event kind."""
+    app: dict[str, Any] = {"app_id": "slack", "category": events_pb2.CATEGORY_INSTANT_MESSAGING}
+    user: dict[str, Any] = {"session_id": SESSION, "os_user": "alice", **app}
+    messages: dict[str, Any] = {
+        "app_started": events_pb2.AppStarted(process_count=2, **user),
+        "app_stopped": events_pb2.AppStopped(
+            duration_ms=60_000, reason=events_pb2.AppStopped.REASON_EXITED, **user
+        ),
+        "heartbeat": events_pb2.Heartbeat(
+            running=[events_pb2.RunningApp(process_count=1, **user)],
+            agent_version="0.1.0",
+            catalog_version="2025.10",
+            spool_depth=3,
+            uptime_ms=90_000,
+        ),
+        "app_installed": events_pb2.AppInstalled(path="/usr/share/applications/slack", **app),
+        "app_removed": events_pb2.AppRemoved(path="/usr/share/applications/slack", **app),
+        "agent_lifecycle": events_pb2.AgentLifecycle(
+            kind=events_pb2.AgentLifecycle.KIND_EVENTS_DROPPED,
+            detail="spool full",
+            first_seq=4,
+            last_seq=6,
+            count=3,
+        ),
+    }
+    return messages[kind]
+
+
+def make_event(
+    seq: int, kind: str = "app_started", *, occurred_at_ms: int | None = None
+) -> events_pb2.Event:
+    """A valid event; occurred now unless told otherwise."""
+    event = events_pb2.Event(
+        seq=seq,
+        event_id=str(uuid.uuid4()),
+        occurred_at_ms=time.time_ns() // 10**6 if occurred_at_ms is None else occurred_at_ms,
+    )
+    getattr(event, kind).CopyFrom(payload(kind))
+    return event
+
+
+def make_batch(seqs: Sequence[int], kind: str = "app_started") -> list[events_pb2.Event]:
+    return [make_event(seq, kind) for seq in seqs]
+
+
+class RunningCollector:
+    """A collector served from a helper thread's event loop, with a client stub."""
+
+    def __init__(self, db: Path, **options: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self.server: CollectorServer = self.run(
+            start_server(db, "127.0.0.1:0", plaintext=True, **options)
+        )
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.server.port}")
+        self.stub = agent_service_pb2_grpc.AgentServiceStub(self.channel)
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
+
+    def report(
+        self, device_id: str | None, events: Sequence[events_pb2.Event]
+    ) -> agent_service_pb2.ReportResponse:
+        request = agent_service_pb2.ReportRequest(events=events)
+        response: agent_service_pb2.ReportResponse = self.stub.Report(
+            request, metadata=metadata(device_id), timeout=20
+        )
+        return response
+
+    def refusal(self, device_id: str | None, events: Sequence[events_pb2.Event]) -> grpc.RpcError:
+        """The error a Report that must fail raises."""
+        with pytest.raises(grpc.RpcError) as raised:
+            self.report(device_id, events)
+        return raised.value
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with self.server.store.cursor() as cursor:
+            return cursor.execute(sql).fetchall()
+
+    def stop(self) -> None:
+        self.channel.close()
+        try:
+            self.run(self.server.stop(grace=1))
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+
+
+StartCollector = Callable[..., RunningCollector]
+"""The start_collector fixture: start_collector(**start_server options)."""
+
+
+def metadata(device_id: str | None) -> tuple[tuple[str, str], ...]:
+    return (("commaudit-device-id", device_id),) if device_id is not None else ()
+
+
+def trailers(error: grpc.RpcError) -> dict[str, str]:
+    return dict(error.trailing_metadata() or ())

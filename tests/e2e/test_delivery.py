@@ -1,0 +1,70 @@
+"""End to end: a real agent sees a real process, the collector stores it once, even across a crash.
+
+The collector is killed with SIGKILL (no drain, no checkpoint) while the agent keeps scanning and
+spooling; after the restart every event the agent created must be stored exactly once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from tests.e2e.services import Collector, Service, agent_service
+
+StartApp = Callable[[str], subprocess.Popen[bytes]]
+
+
+def _agent_last_seq(spool: Path) -> int:
+    with sqlite3.connect(spool) as db:
+        return int(db.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()[0])
+
+
+def _stored(db: Path, device_id: str) -> list[tuple[int, str]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(
+            "SELECT seq, kind FROM events WHERE device_id = ? ORDER BY seq", [device_id]
+        ).fetchall()
+
+
+def test_events_survive_a_collector_crash_and_are_stored_exactly_once(
+    tmp_path: Path, services: list[Service], stand_in_app: StartApp, os_user: str
+) -> None:
+    collector = Collector(tmp_path).start()
+    services.append(collector)
+    agent = agent_service(tmp_path, collector.address, "laptop-7")
+    services.append(agent.start())
+
+    first = stand_in_app("thunderbird")
+    time.sleep(1.5)
+    collector.kill9()  # mid-stream: batches may be in flight or half committed
+    first.kill()
+    first.wait()
+    time.sleep(1.0)  # several scans: the agent records the stop while nothing listens
+    stand_in_app("thunderbird")
+    time.sleep(1.5)  # the agent keeps scanning and spooling while nothing listens
+    collector.start()
+    time.sleep(1.5)
+
+    assert agent.terminate() == 0, agent.output()
+    assert collector.terminate() == 0, collector.output()
+
+    last_seq = _agent_last_seq(tmp_path / "laptop-7" / "spool.sqlite3")
+    stored = _stored(collector.db, "laptop-7")
+    seqs = [seq for seq, _ in stored]
+    assert seqs == list(range(1, last_seq + 1)), "every event once, none missing"
+    kinds = [kind for _, kind in stored]
+    assert kinds[0] == "agent_lifecycle"
+    assert kinds.count("app_started") >= 2  # thunderbird before the crash and after
+    assert kinds.count("app_stopped") >= 2  # exited, then ended by the agent's own stop
+    assert kinds.count("heartbeat") >= 3
+    with duckdb.connect(str(collector.db), read_only=True) as con:
+        users = con.execute(
+            "SELECT DISTINCT os_user FROM events WHERE app_id = 'thunderbird'"
+        ).fetchall()
+        assert users == [(os_user,)]
+        assert con.execute("SELECT count(*) FROM seq_gaps").fetchone() == (0,)
