@@ -9,8 +9,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-# (start time in OS-specific ticks, process name): equal stamps mean the same program image.
-ProcessStamp = tuple[int, str]
+# (start time in OS-specific ticks, process name as raw bytes): equal stamps mean the same
+# program image. Bytes, because decoding every name on every scan is cost for nothing.
+ProcessStamp = tuple[int, bytes]
 StampReader = Callable[[int], ProcessStamp | None]
 
 

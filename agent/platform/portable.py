@@ -15,6 +15,6 @@ def read_stamp(pid: int) -> ProcessStamp | None:
     try:
         process = psutil.Process(pid)
         with process.oneshot():
-            return int(process.create_time() * 1_000_000), process.name()
+            return int(process.create_time() * 1_000_000), process.name().encode()
     except (psutil.Error, OSError):
         return None

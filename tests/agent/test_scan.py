@@ -106,7 +106,7 @@ def test_unchanged_processes_are_not_read_again() -> None:
 
 def test_stat_lines_with_spaces_and_parentheses_in_the_name_parse() -> None:
     fields = " ".join(["S"] + ["0"] * 18 + ["4242"] + ["0"] * 20)
-    assert parse_stat(f"123 (my (odd) app) {fields}".encode()) == (4242, "my (odd) app")
+    assert parse_stat(f"123 (my (odd) app) {fields}".encode()) == (4242, b"my (odd) app")
     assert parse_stat(b"garbage") is None
     zombie = " ".join(["Z"] + ["0"] * 18 + ["4242"] + ["0"] * 20)
     assert parse_stat(f"123 (thunderbird) {zombie}".encode()) is None
