@@ -10,10 +10,12 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
+from analytics.run import run_report
 from tests.e2e.services import Collector, Service, agent_service
 
 StartApp = Callable[[str], subprocess.Popen[bytes]]
@@ -68,3 +70,33 @@ def test_events_survive_a_collector_crash_and_are_stored_exactly_once(
         ).fetchall()
         assert users == [(os_user,)]
         assert con.execute("SELECT count(*) FROM seq_gaps").fetchone() == (0,)
+
+
+def test_a_killed_agent_resumes_its_seq_and_its_orphaned_session_ends_at_the_last_heartbeat(
+    tmp_path: Path, services: list[Service], stand_in_app: StartApp
+) -> None:
+    collector = Collector(tmp_path).start()
+    services.append(collector)
+    agent = agent_service(tmp_path, collector.address, "desk-3")
+    services.append(agent.start())
+    stand_in_app("thunderbird")
+    time.sleep(1.5)
+    agent.kill9()  # no app_stopped, no flush: the spool may hold unsent events
+    services.append(agent.start())  # same state dir: same spool, same seq counter
+    time.sleep(1.5)
+    assert agent.terminate() == 0, agent.output()
+    assert collector.terminate() == 0, collector.output()
+
+    last_seq = _agent_last_seq(tmp_path / "desk-3" / "spool.sqlite3")
+    seqs = [seq for seq, _ in _stored(collector.db, "desk-3")]
+    assert seqs == list(range(1, last_seq + 1)), "every event once, none missing"
+    con = duckdb.connect(str(collector.db), read_only=True)
+    try:
+        run_report(con, "usage", {"from": datetime(2000, 1, 1), "to": datetime(2100, 1, 1),
+                                  "device": None})  # fmt: skip
+        ends = con.execute(
+            "SELECT end_reason FROM sessions WHERE app_id = 'thunderbird' ORDER BY started_at"
+        ).fetchall()
+    finally:
+        con.close()
+    assert ends == [("last_heartbeat",), ("agent_stopped",)]
