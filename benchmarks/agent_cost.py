@@ -1,0 +1,86 @@
+"""What the running agent costs a device: CPU share of one core and RSS, at its default interval.
+
+Starts a collector and the agent (default 2 s scans, 60 s heartbeats) as the installed console
+scripts on 127.0.0.1, pads the process table to --processes with idle `sleep`s, lets the agent
+settle, then samples its CPU time and RSS over --seconds. Baseline in the same run: the CPU share
+of an idle `sleep` padding process, the floor any process pays on this machine.
+
+    python benchmarks/agent_cost.py [--seconds 60] [--processes 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+BIN = Path(sys.executable).parent
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def start_collector(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port_file = tmp / "port"
+    collector = subprocess.Popen(
+        [str(BIN / "commaudit-collector"), "serve", "--db", str(tmp / "c.duckdb"),
+         "--listen", "127.0.0.1:0", "--plaintext", "--port-file", str(port_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    while not port_file.exists():
+        time.sleep(0.05)
+    return collector, f"127.0.0.1:{port_file.read_text().strip()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--processes", type=int, default=500)
+    parser.add_argument("--settle", type=float, default=5.0)
+    args = parser.parse_args()
+    sleep = shutil.which("sleep") or "/bin/sleep"
+    padding = [
+        subprocess.Popen([sleep, "3600"])
+        for _ in range(max(1, args.processes - len(psutil.pids())))
+    ]
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        collector, address = start_collector(tmp)
+        agent = subprocess.Popen(
+            [str(BIN / "commaudit-agent"), "run", "--collector", address, "--plaintext",
+             "--device-id", "bench", "--state-dir", str(tmp / "agent")],
+        )  # fmt: skip
+        try:
+            time.sleep(args.settle)
+            watched, idle = psutil.Process(agent.pid), psutil.Process(padding[0].pid)
+            agent_cpu0, idle_cpu0, t0 = cpu_seconds(watched), cpu_seconds(idle), time.monotonic()
+            time.sleep(args.seconds)
+            elapsed = time.monotonic() - t0
+            agent_share = (cpu_seconds(watched) - agent_cpu0) / elapsed * 100
+            idle_share = (cpu_seconds(idle) - idle_cpu0) / elapsed * 100
+            rss = watched.memory_info().rss / 2**20
+            processes = len(psutil.pids())
+        finally:
+            for process in (agent, collector):
+                process.terminate()
+                process.wait(30)
+            for process in padding:
+                process.kill()
+                process.wait()
+    print(f"processes: {processes}, window: {elapsed:.0f} s after {args.settle:.0f} s settling\n")
+    print(f"{'process':<28}{'% of one core':>15}{'RSS MiB':>10}")
+    print(f"{'idle sleep (baseline)':<28}{idle_share:>15.3f}{'':>10}")
+    print(f"{'commaudit-agent':<28}{agent_share:>15.3f}{rss:>10.1f}")
+    print("\ntargets: agent < 0.2% of one core at the default 2 s interval; RSS <= 45 MB")
+
+
+if __name__ == "__main__":
+    main()
