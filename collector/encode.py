@@ -5,14 +5,13 @@ Why Arrow: DuckDB inserts a registered Arrow table 70-150x faster than `executem
 
 Enums become the lowercase names analysts filter on (`CATEGORY_INSTANT_MESSAGING` ->
 `instant_messaging`). A proto3 string left empty or a range seq left 0 means "not sent" and
-becomes NULL; counters keep their 0, which is a value. UUIDs travel as canonical text and are cast
-to UUID by the INSERT (store.py). `raw` is the event as received, for evidence and for fields
-added after this schema.
+becomes NULL; counters keep their 0, which is a value. UUIDs travel as the canonical text that
+validation admitted and are cast to UUID by the INSERT (store.py). `raw` is the event as
+received, for evidence and for fields added after this schema.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -74,7 +73,7 @@ def encode_event(device_id: str, event: events_pb2.Event, received_at_ms: int) -
     row: Row = {
         "device_id": device_id,
         "seq": event.seq,
-        "event_id": _uuid(event.event_id),
+        "event_id": event.event_id,
         "kind": kind,
         "occurred_at": event.occurred_at_ms,
         "received_at": received_at_ms,
@@ -106,7 +105,7 @@ def _app(message: Any) -> Row:
 def _session(message: events_pb2.AppStarted | events_pb2.AppStopped) -> Row:
     return {
         **_app(message),
-        "session_id": _uuid(message.session_id),
+        "session_id": message.session_id or None,
         "os_user": message.os_user or None,
     }
 
@@ -125,7 +124,7 @@ def _stopped(message: events_pb2.AppStopped) -> Row:
 
 def _heartbeat(message: events_pb2.Heartbeat) -> Row:
     return {
-        "running_sessions": [_uuid(running.session_id) for running in message.running],
+        "running_sessions": [running.session_id for running in message.running],
         "agent_version": message.agent_version or None,
         "catalog_version": message.catalog_version or None,
         "spool_depth": message.spool_depth,
@@ -158,8 +157,3 @@ _KIND_COLUMNS: dict[str, Callable[[Any], Row]] = {
     "app_removed": _install,
     "agent_lifecycle": _lifecycle,
 }
-
-
-def _uuid(text: str) -> str:
-    """Canonical text form: DuckDB's cast takes fewer spellings than Python's uuid module."""
-    return str(uuid.UUID(text))

@@ -11,7 +11,7 @@ Plain functions over protobuf messages: no gRPC, no database (STYLE.md 4).
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +20,10 @@ from typing import Any
 from google.protobuf.descriptor import EnumDescriptor
 
 from commaudit.v1 import events_pb2
+
+# The text form agent_service.proto promises, and the one DuckDB's UUID cast takes as it is: one
+# regex here spares the encoder a second parse of every UUID (they were a third of ingest time).
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 # 2000-01-01T00:00:00Z: no device clock that reads earlier is telling the time.
 EARLIEST_MS = 946_684_800_000
@@ -116,10 +120,8 @@ def check_uuid(value: str, path: str, seq: int, *, required: bool = True) -> Non
         if required:
             raise InvalidEvent(path, "empty (a UUID is required)", seq)
         return
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        raise InvalidEvent(path, f"{_echo(value)!r} is not a UUID", seq) from None
+    if not _CANONICAL_UUID.fullmatch(value):
+        raise InvalidEvent(path, f"{_echo(value)!r} is not a UUID in 8-4-4-4-12 hex form", seq)
 
 
 def check_time(value: int, path: str, now_ms: int, limits: Limits, seq: int) -> None:

@@ -75,7 +75,21 @@ def test_a_heartbeat_names_the_running_entry_at_fault() -> None:
     heartbeat = at_now(1, "heartbeat")
     heartbeat.heartbeat.running[0].session_id = "not-a-uuid"
     error = refusal([heartbeat])
-    assert str(error) == "events[0].heartbeat.running[0].session_id: 'not-a-uuid' is not a UUID"
+    assert str(error) == (
+        "events[0].heartbeat.running[0].session_id:"
+        " 'not-a-uuid' is not a UUID in 8-4-4-4-12 hex form"
+    )
+
+
+def test_only_the_canonical_uuid_spelling_is_accepted() -> None:
+    canonical = "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"
+    for spelling in ("{" + canonical + "}", "urn:uuid:" + canonical, canonical.replace("-", "")):
+        event = at_now(1)
+        event.event_id = spelling
+        assert str(refusal([event])).startswith("events[0].event_id: ")
+    event = at_now(1)
+    event.event_id = canonical
+    validate_batch([event], DEVICE, NOW_MS, Limits())  # raises if refused
 
 
 def test_an_unset_enum_is_named_by_its_zero_value() -> None:
@@ -99,4 +113,4 @@ def test_a_repeated_seq_is_refused_like_a_descending_one() -> None:
 def test_an_echoed_value_is_cut_short_so_the_message_stays_small() -> None:
     bad = at_now(1)
     bad.event_id = "x" * 5000
-    assert len(str(refusal([bad]))) < 120
+    assert len(str(refusal([bad]))) < 140
