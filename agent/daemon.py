@@ -101,9 +101,11 @@ def loss_notice_for(device_id: str) -> LossNotice:
     """The spool's way to record a loss as an agent_lifecycle event of this device."""
 
     def notice(loss: Loss) -> events_pb2.Event:
-        kind = Lifecycle.KIND_EVENTS_DROPPED
-        if loss.kind == "rejected":
-            kind = Lifecycle.KIND_EVENTS_REJECTED
+        kind = {
+            "dropped": Lifecycle.KIND_EVENTS_DROPPED,
+            "rejected": Lifecycle.KIND_EVENTS_REJECTED,
+            "reset": Lifecycle.KIND_SEQ_RESET,
+        }[loss.kind]
         return lifecycle_event(
             device_id,
             kind,

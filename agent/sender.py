@@ -158,6 +158,16 @@ class Sender:
         return self._acknowledged(batch, response.acked_seq)
 
     def _acknowledged(self, batch: list[events_pb2.Event], acked_seq: int) -> float | None:
+        if acked_seq > self._spool.last_seq():
+            # The collector has seqs this spool never handed out: the spool was reset, and what
+            # was just "acknowledged" were new events taken for duplicates. Deleting them would
+            # lose them; renumber them past the collector's mark and send them again.
+            # Limit: a reset spool whose own seq has already passed the collector's mark at first
+            # contact is not caught here; a spool identity in ReportRequest closes that case.
+            log.warning("spool reset detected: collector is at seq %d, spool at %d",
+                        acked_seq, self._spool.last_seq())  # fmt: skip
+            self._spool.renumber_after(acked_seq, f"collector had seq {acked_seq}")
+            return None
         self._spool.ack(acked_seq)
         self.acked_seq = max(self.acked_seq, acked_seq)
         self.last_error = ""

@@ -12,6 +12,10 @@ Drop rules (DESIGN.md §3, "never lose an event silently"):
   does not have was dropped here; `count` stays exact);
 - rejection: an event the collector refuses as invalid is moved to `rejected` (kept on the device
   for inspection) and recorded the same way, so one bad event cannot block the queue forever.
+
+A reset spool (deleted, or restored from an old copy) would hand out seqs the collector already
+has, and the collector would take the new events for duplicates. The sender notices (the
+collector acknowledges a seq beyond any this spool handed out) and calls `renumber_after`.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ FORMAT_VERSION = 1
 class Loss:
     """Events that left the spool unsent: the seq range the collector will never receive."""
 
-    kind: Literal["dropped", "rejected"]
+    kind: Literal["dropped", "rejected", "reset"]
     first_seq: int
     last_seq: int
     count: int
@@ -140,6 +144,23 @@ class Spool:
         self._set_meta("dropped", self._meta("dropped") + excess - notices)
         reason = f"spool full ({self.max_events} events)"
         self._record_loss(Loss("dropped", first, last, excess - notices + carried, reason))
+
+    def renumber_after(self, floor_seq: int, reason: str) -> None:
+        """Give every unsent event a new seq above `floor_seq`, oldest first, and record it."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute("SELECT seq, body FROM outbox ORDER BY seq").fetchall()
+                self._db.execute("DELETE FROM outbox")
+                self._set_meta("last_seq", floor_seq)
+                for _, body in rows:
+                    self._insert(events_pb2.Event.FromString(body))
+                first, last = floor_seq + 1, floor_seq + len(rows)
+                self._record_loss(Loss("reset", first, last, len(rows), reason))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def pending(self, limit: int) -> list[events_pb2.Event]:
         """The oldest unacknowledged events, ascending by seq."""

@@ -21,7 +21,7 @@ from agent.daemon import loss_notice_for
 from agent.events import new_event
 from agent.sender import Backoff, Sender, SenderSettings
 from agent.spool import Spool
-from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc
+from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc, events_pb2
 
 OK = "ok"
 
@@ -37,19 +37,23 @@ class Refusal:
 class ScriptedCollector(agent_service_pb2_grpc.AgentServiceServicer):
     """Acknowledges or refuses each Report as scripted; OK once the script runs out."""
 
-    script: list[Refusal | str] = field(default_factory=list)
+    script: list[Refusal | str | int] = field(default_factory=list)  # an int: ack that seq
     received: list[list[int]] = field(default_factory=list)
     metadata: list[dict[str, str]] = field(default_factory=list)
+    events: list[events_pb2.Event] = field(default_factory=list)
 
     def Report(
         self, request: agent_service_pb2.ReportRequest, context: grpc.ServicerContext
     ) -> agent_service_pb2.ReportResponse:
         self.received.append([event.seq for event in request.events])
+        self.events.extend(request.events)
         self.metadata.append({k: str(v) for k, v in context.invocation_metadata()})
         answer = self.script.pop(0) if self.script else OK
         if isinstance(answer, Refusal):
             context.set_trailing_metadata(answer.trailers)
             context.abort(answer.code, answer.details)
+        if isinstance(answer, int):
+            return agent_service_pb2.ReportResponse(acked_seq=answer)
         return agent_service_pb2.ReportResponse(acked_seq=request.events[-1].seq)
 
 
@@ -187,6 +191,23 @@ def test_the_background_thread_delivers_after_a_wake(
         time.sleep(0.02)
     assert spool.depth() == 0
     assert sender.close(flush_timeout_s=1.0)
+
+
+def test_a_reset_spool_is_renumbered_past_the_collector_instead_of_lost(
+    tmp_path: Path, collector: tuple[ScriptedCollector, str]
+) -> None:
+    servicer, target = collector
+    servicer.script = [5000]  # the collector already holds seqs up to 5000 for this device
+    sender, spool = _sender(tmp_path, target)
+    _spool_events(spool, 3)
+    assert sender.drain() == 0.0
+    assert servicer.received == [[1, 2, 3], [5001, 5002, 5003, 5004]]
+    notice = servicer.events[-1].agent_lifecycle
+    assert notice.kind == events_pb2.AgentLifecycle.KIND_SEQ_RESET
+    assert (notice.first_seq, notice.last_seq, notice.count) == (5001, 5003, 3)
+    assert [e.event_id for e in servicer.events[3:6]] == [e.event_id for e in servicer.events[:3]]
+    assert spool.depth() == 0
+    assert spool.last_seq() == 5004
 
 
 def test_backoff_grows_with_full_jitter_up_to_the_cap() -> None:

@@ -100,3 +100,34 @@ def test_a_killed_agent_resumes_its_seq_and_its_orphaned_session_ends_at_the_las
     finally:
         con.close()
     assert ends == [("last_heartbeat",), ("agent_stopped",)]
+
+
+def test_a_deleted_spool_is_detected_and_its_new_events_are_stored_not_taken_for_duplicates(
+    tmp_path: Path, services: list[Service]
+) -> None:
+    collector = Collector(tmp_path).start()
+    services.append(collector)
+    agent = agent_service(tmp_path, collector.address, "kiosk-1")
+    services.append(agent.start())
+    time.sleep(1.0)
+    assert agent.terminate() == 0, agent.output()
+    first_run = _agent_last_seq(tmp_path / "kiosk-1" / "spool.sqlite3")
+    for leftover in (tmp_path / "kiosk-1").glob("spool.sqlite3*"):
+        leftover.unlink()  # the spool is gone: the next run starts counting from 1 again
+    services.append(agent.start())
+    time.sleep(1.5)
+    assert agent.terminate() == 0, agent.output()
+    assert collector.terminate() == 0, collector.output()
+
+    stored = _stored(collector.db, "kiosk-1")
+    assert [seq for seq, _ in stored] == list(range(1, len(stored) + 1))
+    assert len(stored) > first_run + 2  # the second run's events were stored, not dropped
+    with duckdb.connect(str(collector.db), read_only=True) as con:
+        resets = con.execute(
+            "SELECT first_seq FROM events WHERE lifecycle = 'seq_reset' AND device_id = 'kiosk-1'"
+        ).fetchall()
+        starts = con.execute(
+            "SELECT count(*) FROM events WHERE lifecycle = 'started' AND device_id = 'kiosk-1'"
+        ).fetchone()
+    assert resets == [(first_run + 1,)]
+    assert starts == (2,)
