@@ -19,10 +19,9 @@ from pathlib import Path
 import grpc
 
 from collector.ingest import IngestLimits, Ingestor
-from collector.service import AgentService
+from collector.service import AgentService, rpc_handlers
 from collector.store import Store
 from collector.validate import Limits
-from commaudit.v1 import agent_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +86,7 @@ async def start_server(
                 ("grpc.so_reuseport", 0),  # a second collector on the same port must fail
             ]
         )
-        agent_service_pb2_grpc.add_AgentServiceServicer_to_server(
-            AgentService(ingestor, limits), server
-        )
+        server.add_generic_rpc_handlers((rpc_handlers(AgentService(ingestor, limits)),))
         bound = _bind(server, host, port)
         await server.start()
     except BaseException:

@@ -11,6 +11,9 @@ agent knows what to do (agent/sender.py):
   it instead of retrying it forever.
 - RESOURCE_EXHAUSTED: the ingest queue is full; `grpc-retry-pushback-ms` says when to come back.
 - UNAVAILABLE: the commit failed or the collector is stopping; nothing was acknowledged, retry.
+
+Report is registered with a bytes-in handler (`rpc_handlers`) so that a request that is not a
+ReportRequest at all gets INVALID_ARGUMENT saying so, not grpc's generic UNKNOWN.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from collector.identity import Unauthenticated, device_from_metadata
 from collector.ingest import CommitFailed, Ingestor, IngestorClosed, Overloaded
@@ -65,6 +69,20 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
             await abort(context, code, str(exc), trailers)
         return agent_service_pb2.ReportResponse(acked_seq=acked)
 
+    async def report_bytes(
+        self, raw: bytes, context: grpc.aio.ServicerContext
+    ) -> agent_service_pb2.ReportResponse:
+        """Report, parsing the request here so that undecodable bytes are named as such."""
+        try:
+            request = agent_service_pb2.ReportRequest.FromString(raw)
+        except DecodeError as exc:
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"request: not a valid commaudit.v1.ReportRequest ({exc})",
+            )
+        return await self.Report(request, context)
+
     async def Enroll(
         self, request: agent_service_pb2.EnrollRequest, context: grpc.aio.ServicerContext
     ) -> agent_service_pb2.EnrollResponse:
@@ -74,6 +92,31 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
         self, request: agent_service_pb2.GetConfigRequest, context: grpc.aio.ServicerContext
     ) -> agent_service_pb2.GetConfigResponse:
         await abort(context, grpc.StatusCode.UNIMPLEMENTED, "GetConfig arrives with central config")
+
+
+def rpc_handlers(service: AgentService) -> grpc.GenericRpcHandler:
+    """The AgentService method table, with Report taking raw bytes (see the module docstring)."""
+    pb = agent_service_pb2
+    return grpc.method_handlers_generic_handler(
+        "commaudit.v1.AgentService",
+        {
+            "Report": grpc.unary_unary_rpc_method_handler(
+                service.report_bytes,
+                request_deserializer=None,
+                response_serializer=pb.ReportResponse.SerializeToString,
+            ),
+            "Enroll": grpc.unary_unary_rpc_method_handler(
+                service.Enroll,
+                request_deserializer=pb.EnrollRequest.FromString,
+                response_serializer=pb.EnrollResponse.SerializeToString,
+            ),
+            "GetConfig": grpc.unary_unary_rpc_method_handler(
+                service.GetConfig,
+                request_deserializer=pb.GetConfigRequest.FromString,
+                response_serializer=pb.GetConfigResponse.SerializeToString,
+            ),
+        },
+    )
 
 
 async def abort(
