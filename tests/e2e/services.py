@@ -67,23 +67,12 @@ class Collector(Service):
         return f"127.0.0.1:{self.requested_port}"
 
 
-def agent_service(tmp: Path, collector: str, device_id: str) -> Service:
-    return Service(
-        [
-            str(BIN / "commaudit-agent"),
-            "run",
-            "--collector",
-            collector,
-            "--plaintext",
-            "--device-id",
-            device_id,
-            "--state-dir",
-            str(tmp / device_id),
-            "--scan-interval",
-            "0.2",
-            "--heartbeat-interval",
-            "0.3",
-            "--verbose",
-        ],
-        tmp / f"{device_id}.log",
-    )
+def agent_service(
+    tmp: Path, collector: str, device_id: str, *, scan: float = 0.2, heartbeat: float = 0.3
+) -> Service:
+    """An agent scanning and beating fast, so a few seconds make many events."""
+    argv = [str(BIN / "commaudit-agent"), "run", "--collector", collector, "--plaintext",
+            "--device-id", device_id, "--state-dir", str(tmp / device_id),
+            "--scan-interval", str(scan), "--heartbeat-interval", str(heartbeat),
+            "--verbose"]  # fmt: skip
+    return Service(argv, tmp / f"{device_id}.log")

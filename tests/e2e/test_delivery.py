@@ -131,3 +131,32 @@ def test_a_deleted_spool_is_detected_and_its_new_events_are_stored_not_taken_for
         ).fetchone()
     assert resets == [(first_run + 1,)]
     assert starts == (2,)
+
+
+def test_three_agents_lose_nothing_while_the_collector_is_killed_again_and_again(
+    tmp_path: Path, services: list[Service], stand_in_app: StartApp
+) -> None:
+    collector = Collector(tmp_path).start()
+    services.append(collector)
+    devices = ["fleet-1", "fleet-2", "fleet-3"]
+    agents = [
+        agent_service(tmp_path, collector.address, d, scan=0.05, heartbeat=0.05) for d in devices
+    ]
+    for agent in agents:
+        services.append(agent.start())
+    stand_in_app("thunderbird")
+    for uptime in (0.7, 1.3, 0.4):  # irregular: kills land mid-batch, mid-commit, mid-idle
+        time.sleep(uptime)
+        collector.kill9()
+        time.sleep(0.5)
+        collector.start()
+    time.sleep(2.0)
+    for agent in agents:
+        assert agent.terminate() == 0, agent.output()
+    assert collector.terminate() == 0, collector.output()
+
+    for device in devices:
+        last_seq = _agent_last_seq(tmp_path / device / "spool.sqlite3")
+        seqs = [seq for seq, _ in _stored(collector.db, device)]
+        assert last_seq > 40, f"{device}: too few events to mean anything"
+        assert seqs == list(range(1, last_seq + 1)), f"{device}: every event once, none missing"
