@@ -149,25 +149,24 @@ class Sender:
             timeout = max(0.1, min(timeout, deadline - time.monotonic()))
         try:
             response = self._stub.Report(
-                agent_service_pb2.ReportRequest(events=batch),
+                agent_service_pb2.ReportRequest(events=batch, spool_id=self._spool.spool_id),
                 timeout=timeout,
                 metadata=self._metadata,
             )
         except grpc.RpcError as error:
             return self._failed(batch, error)
+        if response.renumber_after:
+            self._renumber(response.renumber_after)
+            return None  # straight on: the renumbered events are the next batch
         return self._acknowledged(batch, response.acked_seq)
 
+    def _renumber(self, after_seq: int) -> None:
+        """This spool was reset: the collector holds seqs it hands out again; nothing of the
+        batch was stored. Renumber every unsent event past the collector's mark and go on."""
+        log.warning("spool reset: collector holds seq %d; renumbering unsent events", after_seq)
+        self._spool.renumber_after(after_seq, f"spool reset; collector held seq {after_seq}")
+
     def _acknowledged(self, batch: list[events_pb2.Event], acked_seq: int) -> float | None:
-        if acked_seq > self._spool.last_seq():
-            # The collector has seqs this spool never handed out: the spool was reset, and what
-            # was just "acknowledged" were new events taken for duplicates. Deleting them would
-            # lose them; renumber them past the collector's mark and send them again.
-            # Limit: a reset spool whose own seq has already passed the collector's mark at first
-            # contact is not caught here; a spool identity in ReportRequest closes that case.
-            log.warning("spool reset detected: collector is at seq %d, spool at %d",
-                        acked_seq, self._spool.last_seq())  # fmt: skip
-            self._spool.renumber_after(acked_seq, f"collector had seq {acked_seq}")
-            return None
         self._spool.ack(acked_seq)
         self.acked_seq = max(self.acked_seq, acked_seq)
         self.last_error = ""

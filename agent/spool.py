@@ -13,15 +13,16 @@ Drop rules (DESIGN.md §3, "never lose an event silently"):
 - rejection: an event the collector refuses as invalid is moved to `rejected` (kept on the device
   for inspection) and recorded the same way, so one bad event cannot block the queue forever.
 
-A reset spool (deleted, or restored from an old copy) would hand out seqs the collector already
-has, and the collector would take the new events for duplicates. The sender notices (the
-collector acknowledges a seq beyond any this spool handed out) and calls `renumber_after`.
+A reset spool (deleted, or restored from an old copy) hands out seqs the collector already has.
+Each spool file has its own random `spool_id`, sent with every Report, so the collector tells a
+reset spool from a retry and answers with the seq to renumber after (`renumber_after`).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ LossNotice = Callable[[Loss], events_pb2.Event]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS identity (spool_id TEXT NOT NULL);
 -- loss_first: set on loss notices only, the first seq of the range the notice records.
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY, body BLOB NOT NULL, loss_first INTEGER, loss_count INTEGER
@@ -84,6 +86,7 @@ class Spool:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._check_format()
+        self.spool_id = self._identity()
 
     def _check_format(self) -> None:
         version = self._meta("format", default=FORMAT_VERSION)
@@ -92,6 +95,15 @@ class Spool:
                 f"{self.path}: spool format {version}, this agent reads {FORMAT_VERSION}"
             )
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
+
+    def _identity(self) -> str:
+        """This spool file's id, made once when the file is created."""
+        row = self._db.execute("SELECT spool_id FROM identity").fetchone()
+        if row:
+            return str(row[0])
+        spool_id = str(uuid.uuid4())
+        self._db.execute("INSERT INTO identity VALUES (?)", (spool_id,))
+        return spool_id
 
     def _meta(self, key: str, default: int = 0) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -8,7 +8,7 @@ parts together, cli is the `commaudit-collector` command.
 
 from collector.encode import encode_events
 from collector.identity import DEVICE_ID_METADATA_KEY, Unauthenticated, device_from_metadata
-from collector.ingest import CommitFailed, IngestLimits, Ingestor, IngestorClosed, Overloaded
+from collector.ingest import Ack, CommitFailed, IngestLimits, Ingestor, IngestorClosed, Overloaded
 from collector.ledger import DeviceState, DeviceUpdate, Gap, Plan, SeqLedger
 from collector.server import CollectorServer, ConfigError, start_server
 from collector.service import PUSHBACK_KEY, REJECTED_SEQ_KEY, AgentService
@@ -19,6 +19,7 @@ __all__ = [
     "DEVICE_ID_METADATA_KEY",
     "PUSHBACK_KEY",
     "REJECTED_SEQ_KEY",
+    "Ack",
     "AgentService",
     "CollectorServer",
     "CommitFailed",

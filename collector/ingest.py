@@ -59,12 +59,22 @@ class IngestorClosed(Exception):
     """The collector is shutting down and takes no more Reports."""
 
 
+@dataclass(frozen=True)
+class Ack:
+    """What a Report's answer says once its group is committed (ReportResponse)."""
+
+    acked_seq: int
+    renumber_after: int = 0
+    """Non-zero: the batch came from a reset spool, nothing of it stored (ledger.py)."""
+
+
 @dataclass
 class _Submission:
     device_id: str
     events: Sequence[events_pb2.Event]
     queued_at: float  # time.monotonic()
-    future: Future[int] = field(default_factory=Future)
+    spool_id: str = ""
+    future: Future[Ack] = field(default_factory=Future)
 
 
 class Ingestor:
@@ -87,9 +97,11 @@ class Ingestor:
         self._thread = threading.Thread(target=self._run, name="commaudit-ingest", daemon=True)
         self._thread.start()
 
-    def submit(self, device_id: str, events: Sequence[events_pb2.Event]) -> Future[int]:
-        """Queue a validated batch; the Future gives the device's acked seq after commit."""
-        submission = _Submission(device_id, list(events), time.monotonic())
+    def submit(
+        self, device_id: str, events: Sequence[events_pb2.Event], spool_id: str = ""
+    ) -> Future[Ack]:
+        """Queue a validated batch; the Future gives the device's Ack after commit."""
+        submission = _Submission(device_id, list(events), time.monotonic(), spool_id)
         with self._cond:
             if self._closing:
                 raise IngestorClosed("collector is shutting down")
@@ -158,21 +170,21 @@ class Ingestor:
         if not live:
             return
         try:
-            acked = self._write(live)
+            acks = self._write(live)
         except Exception:
             log.exception("commit of %d reports failed; none acknowledged", len(live))
             for submission in live:
                 # The cause stays in this log: the agent needs only to know to retry.
                 submission.future.set_exception(CommitFailed("commit failed; nothing stored"))
             return
-        for submission in live:
-            submission.future.set_result(acked[submission.device_id])
+        for submission, ack in zip(live, acks, strict=True):
+            submission.future.set_result(ack)
 
-    def _write(self, group: list[_Submission]) -> dict[str, int]:
+    def _write(self, group: list[_Submission]) -> list[Ack]:
         """Plan, encode, commit, then apply: the ledger changes only after the commit."""
         started = time.monotonic()
         now_ms = time.time_ns() // 1_000_000
-        batches = [(s.device_id, [event.seq for event in s.events]) for s in group]
+        batches = [(s.device_id, [event.seq for event in s.events], s.spool_id) for s in group]
         plan = self._ledger.plan_group(batches, now_ms)
         if plan.changes_anything:
             kept = [
@@ -184,7 +196,10 @@ class Ingestor:
             self._ledger.apply(plan)
             self.commits += 1
             self._measure(started, sum(len(s.events) for s in group), table.num_rows)
-        return {device_id: plan.acked(device_id) for device_id in plan.devices}
+        return [
+            Ack(plan.acked(s.device_id), renumber)
+            for s, renumber in zip(group, plan.renumber, strict=True)
+        ]
 
     def _measure(self, started: float, received: int, stored: int) -> None:
         elapsed_ms = (time.monotonic() - started) * 1000

@@ -8,6 +8,11 @@ recorded (a coverage finding: deleted spool, tampering, or an event set aside) a
 moves past it. A seq at or below the watermark is a duplicate of a stored event, unless it falls
 in an open gap: then it is a late event, stored, and the gap shrinks or splits.
 
+Each device reports from one spool at a time (ReportRequest.spool_id). A batch from a spool the
+ledger has not seen for the device, whose first seq is at or below the watermark, comes from a
+reset spool handing out seqs again: none of it is stored (they would be taken for duplicates)
+and the plan tells the agent to renumber after the watermark. An empty spool_id is not checked.
+
 Planning is separate from applying so that the in-memory state changes only after the database
 commit succeeded: a failed commit leaves the ledger as it was and the agent's retry is judged
 against the same state. Pure Python, no database (STYLE.md 4).
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,12 @@ class DeviceState:
     acked: int = 0
     gaps: tuple[Gap, ...] = ()
     """Open gaps, ascending, all below `acked`."""
+    spool_id: str = ""
+    """The spool the device reports from; empty until a Report names one."""
+
+
+# (device_id, ascending seqs) or (device_id, ascending seqs, spool_id)
+Batch = tuple[str, Sequence[int]] | tuple[str, Sequence[int], str]
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,8 @@ class Plan:
     keep: tuple[tuple[bool, ...], ...]
     """Per batch planned, per event: store it (False: a duplicate)."""
     devices: Mapping[str, DeviceUpdate] = field(default_factory=dict)
+    renumber: tuple[int, ...] = ()
+    """Per batch planned: 0, or the seq a reset spool must renumber after (nothing stored)."""
 
     def acked(self, device_id: str) -> int:
         return self.devices[device_id].after.acked
@@ -96,23 +109,32 @@ class SeqLedger:
         """The plan for one batch; see plan_group."""
         return self.plan_group([(device_id, seqs)], now_ms)
 
-    def plan_group(self, batches: Iterable[tuple[str, Sequence[int]]], now_ms: int) -> Plan:
+    def plan_group(self, batches: Iterable[Batch], now_ms: int) -> Plan:
         """Plan several batches committed together, in order, without changing the ledger.
 
         A device may appear more than once (an agent's retry racing its first attempt); each
         batch is then judged against the state the earlier ones leave.
         """
         keep: list[tuple[bool, ...]] = []
+        renumber: list[int] = []
         after: dict[str, DeviceState] = {}
-        for device_id, seqs in batches:
-            state, kept = admit(after.get(device_id, self.state(device_id)), seqs, now_ms)
-            after[device_id] = state
+        for device_id, seqs, *spool in batches:
+            state = after.get(device_id, self.state(device_id))
+            spool_id = spool[0] if spool else ""
+            if is_reset(state, seqs, spool_id):
+                keep.append((False,) * len(seqs))
+                renumber.append(state.acked)
+                after[device_id] = state
+                continue
+            state, kept = admit(state, seqs, now_ms)
+            after[device_id] = replace(state, spool_id=spool_id or state.spool_id)
             keep.append(kept)
+            renumber.append(0)
         devices = {
             device_id: DeviceUpdate(device_id, self.state(device_id), state)
             for device_id, state in after.items()
         }
-        return Plan(tuple(keep), devices)
+        return Plan(tuple(keep), devices, tuple(renumber))
 
     def apply(self, plan: Plan) -> None:
         """Adopt a committed plan's states."""
@@ -121,6 +143,12 @@ class SeqLedger:
                 raise StalePlan(f"ledger of device {device_id!r} changed since the plan")
         for device_id, update in plan.devices.items():
             self._states[device_id] = update.after
+
+
+def is_reset(state: DeviceState, seqs: Sequence[int], spool_id: str) -> bool:
+    """A new spool whose seqs start again at or below what the device already delivered."""
+    new_spool = bool(spool_id and state.spool_id and spool_id != state.spool_id)
+    return new_spool and bool(seqs) and seqs[0] <= state.acked
 
 
 def admit(
@@ -138,7 +166,7 @@ def admit(
             keep.append(True)
         else:
             keep.append(fill(gaps, seq))
-    return DeviceState(watermark, tuple(gaps)), tuple(keep)
+    return DeviceState(watermark, tuple(gaps), state.spool_id), tuple(keep)
 
 
 def fill(gaps: list[Gap], seq: int) -> bool:

@@ -29,7 +29,13 @@ from google.protobuf.message import DecodeError
 
 from collector.identity import Unauthenticated, device_from_metadata
 from collector.ingest import CommitFailed, Ingestor, IngestorClosed, Overloaded
-from collector.validate import ForeignDevice, InvalidReport, Limits, validate_batch
+from collector.validate import (
+    ForeignDevice,
+    InvalidReport,
+    Limits,
+    validate_batch,
+    validate_spool_id,
+)
 from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -61,13 +67,18 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
     ) -> agent_service_pb2.ReportResponse:
         try:
             device_id = device_from_metadata(context.invocation_metadata())
+            validate_spool_id(request.spool_id)
             validate_batch(request.events, device_id, self._clock(), self._limits)
-            acked = await asyncio.wrap_future(self._ingestor.submit(device_id, request.events))
+            ack = await asyncio.wrap_future(
+                self._ingestor.submit(device_id, request.events, request.spool_id)
+            )
         except _REFUSALS as exc:
             code, trailers = refusal(exc)
             log.info("report from %s refused (%s): %s", context.peer(), code.name, exc)
             await abort(context, code, str(exc), trailers)
-        return agent_service_pb2.ReportResponse(acked_seq=acked)
+        return agent_service_pb2.ReportResponse(
+            acked_seq=ack.acked_seq, renumber_after=ack.renumber_after
+        )
 
     async def report_bytes(
         self, raw: bytes, context: grpc.aio.ServicerContext

@@ -34,8 +34,8 @@ SELECT * REPLACE (
 ) FROM batch
 """
 _UPSERT_ACKED = """
-INSERT INTO device_seq SELECT device_id, acked_seq FROM acked
-ON CONFLICT (device_id) DO UPDATE SET acked_seq = excluded.acked_seq
+INSERT INTO device_seq BY NAME SELECT device_id, acked_seq, spool_id FROM acked
+ON CONFLICT (device_id) DO UPDATE SET acked_seq = excluded.acked_seq, spool_id = excluded.spool_id
 """
 _DELETE_GAPS = """
 DELETE FROM seq_gaps AS g USING removed AS r
@@ -71,7 +71,9 @@ class Store:
         """Every device's acknowledged seq and open gaps, as last committed."""
         with self._lock:
             con = self._connection()
-            acked = con.execute("SELECT device_id, acked_seq FROM device_seq").fetchall()
+            acked = con.execute(
+                "SELECT device_id, acked_seq, coalesce(spool_id, '') FROM device_seq"
+            ).fetchall()
             gap_rows = con.execute(
                 "SELECT device_id, first_seq, last_seq, epoch_ms(detected_at) FROM seq_gaps"
                 " ORDER BY device_id, first_seq"
@@ -81,8 +83,8 @@ class Store:
             gaps.setdefault(device_id, []).append(Gap(first, last, detected_at_ms))
         return SeqLedger(
             {
-                device_id: DeviceState(seq, tuple(gaps.get(device_id, ())))
-                for device_id, seq in acked
+                device_id: DeviceState(seq, tuple(gaps.get(device_id, ())), spool_id)
+                for device_id, seq, spool_id in acked
             }
         )
 
@@ -127,6 +129,7 @@ class Store:
             {
                 "device_id": [u.device_id for u in updates],
                 "acked_seq": pa.array([u.after.acked for u in updates], pa.uint64()),
+                "spool_id": [u.after.spool_id or None for u in updates],
             }
         )
         _with_table(con, "acked", acked, _UPSERT_ACKED)

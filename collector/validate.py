@@ -74,6 +74,12 @@ class ForeignDevice(InvalidReport):
         super().__init__(field_path, f"names device {_echo(named)!r}, the caller is {caller!r}")
 
 
+def validate_spool_id(spool_id: str) -> None:
+    """Empty (an agent that names no spool) or a canonical UUID."""
+    if spool_id and not _CANONICAL_UUID.fullmatch(spool_id):
+        raise InvalidEvent("spool_id", f"{_echo(spool_id)!r} is not a UUID in 8-4-4-4-12 hex form")
+
+
 def validate_batch(
     events: Sequence[events_pb2.Event], device_id: str, now_ms: int, limits: Limits
 ) -> None:

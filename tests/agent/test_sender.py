@@ -37,10 +37,11 @@ class Refusal:
 class ScriptedCollector(agent_service_pb2_grpc.AgentServiceServicer):
     """Acknowledges or refuses each Report as scripted; OK once the script runs out."""
 
-    script: list[Refusal | str | int] = field(default_factory=list)  # an int: ack that seq
+    script: list[Refusal | str | int] = field(default_factory=list)  # int: renumber after it
     received: list[list[int]] = field(default_factory=list)
     metadata: list[dict[str, str]] = field(default_factory=list)
     events: list[events_pb2.Event] = field(default_factory=list)
+    spool_ids: list[str] = field(default_factory=list)
 
     def Report(
         self, request: agent_service_pb2.ReportRequest, context: grpc.ServicerContext
@@ -52,8 +53,9 @@ class ScriptedCollector(agent_service_pb2_grpc.AgentServiceServicer):
         if isinstance(answer, Refusal):
             context.set_trailing_metadata(answer.trailers)
             context.abort(answer.code, answer.details)
+        self.spool_ids.append(request.spool_id)
         if isinstance(answer, int):
-            return agent_service_pb2.ReportResponse(acked_seq=answer)
+            return agent_service_pb2.ReportResponse(acked_seq=answer, renumber_after=answer)
         return agent_service_pb2.ReportResponse(acked_seq=request.events[-1].seq)
 
 
@@ -197,7 +199,7 @@ def test_a_reset_spool_is_renumbered_past_the_collector_instead_of_lost(
     tmp_path: Path, collector: tuple[ScriptedCollector, str]
 ) -> None:
     servicer, target = collector
-    servicer.script = [5000]  # the collector already holds seqs up to 5000 for this device
+    servicer.script = [5000]  # the collector holds seqs up to 5000 from another spool
     sender, spool = _sender(tmp_path, target)
     _spool_events(spool, 3)
     assert sender.drain() == 0.0
@@ -208,6 +210,7 @@ def test_a_reset_spool_is_renumbered_past_the_collector_instead_of_lost(
     assert [e.event_id for e in servicer.events[3:6]] == [e.event_id for e in servicer.events[:3]]
     assert spool.depth() == 0
     assert spool.last_seq() == 5004
+    assert set(servicer.spool_ids) == {spool.spool_id}
 
 
 def test_backoff_grows_with_full_jitter_up_to_the_cap() -> None:

@@ -105,3 +105,11 @@ def test_a_spool_of_a_newer_format_is_refused(tmp_path: Path) -> None:
     spool.close()
     with pytest.raises(SpoolError, match="format 99"):
         _spool(tmp_path)
+
+
+def test_a_spool_keeps_its_identity_and_a_new_file_gets_a_new_one(tmp_path: Path) -> None:
+    spool = _spool(tmp_path)
+    first = spool.spool_id
+    spool.close()
+    assert _spool(tmp_path).spool_id == first
+    assert _spool(tmp_path / "elsewhere").spool_id != first

@@ -98,18 +98,20 @@ class RunningCollector:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
 
     def report(
-        self, device_id: str | None, events: Sequence[events_pb2.Event]
+        self, device_id: str | None, events: Sequence[events_pb2.Event], spool_id: str = ""
     ) -> agent_service_pb2.ReportResponse:
-        request = agent_service_pb2.ReportRequest(events=events)
+        request = agent_service_pb2.ReportRequest(events=events, spool_id=spool_id)
         response: agent_service_pb2.ReportResponse = self.stub.Report(
             request, metadata=metadata(device_id), timeout=20
         )
         return response
 
-    def refusal(self, device_id: str | None, events: Sequence[events_pb2.Event]) -> grpc.RpcError:
+    def refusal(
+        self, device_id: str | None, events: Sequence[events_pb2.Event], spool_id: str = ""
+    ) -> grpc.RpcError:
         """The error a Report that must fail raises."""
         with pytest.raises(grpc.RpcError) as raised:
-            self.report(device_id, events)
+            self.report(device_id, events, spool_id)
         return raised.value
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
@@ -117,6 +119,9 @@ class RunningCollector:
             return cursor.execute(sql).fetchall()
 
     def stop(self) -> None:
+        """Stop the server and its loop; a second call does nothing."""
+        if self._loop.is_closed():
+            return
         self.channel.close()
         try:
             self.run(self.server.stop(grace=1))

@@ -129,7 +129,7 @@ def test_close_commits_everything_queued_then_refuses_new_reports(tmp_path: Path
         closing.start()
         store.gate.set()
         closing.join(10)
-        assert [f.result(10) for f in [first, *queued]] == [2, 3, 1]
+        assert [f.result(10).acked_seq for f in [first, *queued]] == [2, 3, 1]
         with pytest.raises(IngestorClosed):
             ingestor.submit(DEVICE, make_batch([4]))
         with store.cursor() as cursor:

@@ -115,3 +115,42 @@ def test_every_seq_up_to_the_ack_is_stored_exactly_once_or_in_exactly_one_gap(
     state = ledger.state("d")
     in_gaps = [seq for gap in state.gaps for seq in range(gap.first, gap.last + 1)]
     assert sorted(stored + in_gaps) == list(range(1, state.acked + 1))
+
+
+SPOOL_A = "0b6f1c9e-0000-4000-8000-00000000000a"
+SPOOL_B = "0b6f1c9e-0000-4000-8000-00000000000b"
+
+
+def test_the_first_spool_named_is_adopted_and_then_reported_from_normally() -> None:
+    ledger = SeqLedger()
+    plan = ledger.plan_group([("d", [1, 2], SPOOL_A)], T0)
+    ledger.apply(plan)
+    assert ledger.state("d").spool_id == SPOOL_A
+    plan = ledger.plan_group([("d", [3], SPOOL_A)], T0)
+    assert (plan.keep, plan.renumber) == (((True,),), (0,))
+
+
+def test_a_new_spool_starting_again_below_the_mark_is_told_to_renumber_and_nothing_is_kept() -> (
+    None
+):
+    ledger = SeqLedger({"d": DeviceState(acked=40, spool_id=SPOOL_A)})
+    plan = ledger.plan_group([("d", [1, 2, 3], SPOOL_B)], T0)
+    assert plan.keep == ((False, False, False),)
+    assert plan.renumber == (40,)
+    assert not plan.changes_anything
+    ledger.apply(plan)
+    assert ledger.state("d") == DeviceState(acked=40, spool_id=SPOOL_A)
+
+
+def test_the_renumbered_spool_is_adopted_once_it_continues_past_the_mark() -> None:
+    ledger = SeqLedger({"d": DeviceState(acked=40, spool_id=SPOOL_A)})
+    plan = ledger.plan_group([("d", [41, 42], SPOOL_B)], T0)
+    assert (plan.keep, plan.renumber) == (((True, True),), (0,))
+    ledger.apply(plan)
+    assert ledger.state("d") == DeviceState(acked=42, spool_id=SPOOL_B)
+
+
+def test_a_report_naming_no_spool_is_never_taken_for_a_reset() -> None:
+    ledger = SeqLedger({"d": DeviceState(acked=40, spool_id=SPOOL_A)})
+    plan = ledger.plan_group([("d", [39, 40, 41])], T0)
+    assert (plan.keep, plan.renumber) == (((False, False, True),), (0,))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import grpc
 import pytest
 
@@ -9,6 +11,7 @@ from commaudit.v1 import agent_service_pb2, events_pb2
 from tests.collector.collector_harness import (
     DEVICE,
     RunningCollector,
+    StartCollector,
     make_batch,
     make_event,
     trailers,
@@ -25,7 +28,7 @@ def stored_seqs(collector: RunningCollector, device: str = DEVICE) -> list[int]:
 def test_a_batch_is_stored_and_acked_with_its_highest_seq(collector: RunningCollector) -> None:
     assert collector.report(DEVICE, make_batch([1, 2, 3])).acked_seq == 3
     assert stored_seqs(collector) == [1, 2, 3]
-    assert collector.rows("SELECT * FROM device_seq") == [(DEVICE, 3)]
+    assert collector.rows("SELECT device_id, acked_seq FROM device_seq") == [(DEVICE, 3)]
 
 
 def test_the_same_batch_again_is_acked_and_stored_once(collector: RunningCollector) -> None:
@@ -140,3 +143,27 @@ def test_enroll_and_get_config_are_not_implemented_yet(collector: RunningCollect
         Code.UNIMPLEMENTED,
         "GetConfig arrives with central config",
     )
+
+
+def test_a_reset_spool_is_told_to_renumber_and_nothing_of_it_is_stored_across_restarts(
+    start_collector: StartCollector,
+) -> None:
+    spool_a, spool_b = str(uuid.uuid4()), str(uuid.uuid4())
+    collector = start_collector()
+    assert collector.report(DEVICE, make_batch([1, 2, 3]), spool_id=spool_a).acked_seq == 3
+    collector.stop()
+    collector = start_collector()  # the spool identity is persisted with the device's mark
+    reset = collector.report(DEVICE, make_batch([1, 2]), spool_id=spool_b)
+    assert (reset.acked_seq, reset.renumber_after) == (3, 3)
+    assert collector.rows("SELECT count(*) FROM events") == [(3,)]
+    resumed = collector.report(DEVICE, make_batch([4, 5]), spool_id=spool_b)
+    assert (resumed.acked_seq, resumed.renumber_after) == (5, 0)
+    assert collector.rows("SELECT spool_id FROM device_seq") == [(spool_b,)]
+
+
+def test_a_spool_id_that_is_not_a_uuid_is_refused_naming_the_field(
+    collector: RunningCollector,
+) -> None:
+    error = collector.refusal(DEVICE, make_batch([1]), spool_id="spool-7")
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.details() or "").startswith("spool_id: 'spool-7' is not a UUID")

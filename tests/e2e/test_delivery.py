@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
@@ -22,8 +23,14 @@ StartApp = Callable[[str], subprocess.Popen[bytes]]
 
 
 def _agent_last_seq(spool: Path) -> int:
-    with sqlite3.connect(spool) as db:
-        return int(db.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()[0])
+    """The agent's seq counter; 0 while the agent has not created its spool yet. Read-only, so
+    that polling never creates the file before the agent does."""
+    try:
+        with closing(sqlite3.connect(f"file:{spool}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return int(row[0]) if row else 0
 
 
 def _stored(db: Path, device_id: str) -> list[tuple[int, str]]:
@@ -160,3 +167,37 @@ def test_three_agents_lose_nothing_while_the_collector_is_killed_again_and_again
         seqs = [seq for seq, _ in _stored(collector.db, device)]
         assert last_seq > 40, f"{device}: too few events to mean anything"
         assert seqs == list(range(1, last_seq + 1)), f"{device}: every event once, none missing"
+
+
+def test_a_reset_spool_whose_backlog_passed_the_collectors_mark_offline_loses_nothing(
+    tmp_path: Path, services: list[Service]
+) -> None:
+    collector = Collector(tmp_path).start()
+    services.append(collector)
+    agent = agent_service(tmp_path, collector.address, "van-2", scan=0.05, heartbeat=0.05)
+    services.append(agent.start())
+    time.sleep(0.8)
+    assert agent.terminate() == 0, agent.output()
+    first_run = _agent_last_seq(tmp_path / "van-2" / "spool.sqlite3")
+    for leftover in (tmp_path / "van-2").glob("spool.sqlite3*"):
+        leftover.unlink()
+    assert collector.terminate() == 0, collector.output()
+    services.append(agent.start())  # offline: the new spool counts from 1 past first_run
+    deadline = time.monotonic() + 20
+    while _agent_last_seq(tmp_path / "van-2" / "spool.sqlite3") <= first_run + 10:
+        assert time.monotonic() < deadline, "the agent did not spool while offline"
+        time.sleep(0.1)
+    collector.start()
+    time.sleep(2.0)
+    assert agent.terminate() == 0, agent.output()
+    assert collector.terminate() == 0, collector.output()
+
+    last_seq = _agent_last_seq(tmp_path / "van-2" / "spool.sqlite3")
+    stored = _stored(collector.db, "van-2")
+    assert [seq for seq, _ in stored] == list(range(1, last_seq + 1))
+    assert last_seq > 2 * first_run + 10  # both runs' events, the second run's renumbered
+    with duckdb.connect(str(collector.db), read_only=True) as con:
+        resets = con.execute(
+            "SELECT first_seq FROM events WHERE lifecycle = 'seq_reset' AND device_id = 'van-2'"
+        ).fetchall()
+    assert resets == [(first_run + 1,)]

@@ -24,6 +24,11 @@ class ReportRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENTS_FIELD_NUMBER: _builtins.int
+    SPOOL_ID_FIELD_NUMBER: _builtins.int
+    spool_id: _builtins.str
+    """UUID created with the agent's spool. A new one for a device means its spool was reset
+    (deleted, or restored from an old copy) and its seqs started again.
+    """
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.Event]:
         """Ascending seq, no repeats, the first being the oldest event the agent still holds: a gap
@@ -35,10 +40,11 @@ class ReportRequest(_message.Message):
         self,
         *,
         events: _abc.Iterable[_events_pb2.Event] | None = ...,
+        spool_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "spool_id", b"spool_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -49,18 +55,25 @@ class ReportResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ACKED_SEQ_FIELD_NUMBER: _builtins.int
+    RENUMBER_AFTER_FIELD_NUMBER: _builtins.int
     acked_seq: _builtins.int
     """Every event of this device with seq <= acked_seq is stored or recorded as a gap: the
     agent may delete them from its spool.
+    """
+    renumber_after: _builtins.int
+    """Non-zero when this Report came from a spool new to the collector whose seqs overlap what it
+    stores for the device: nothing of it was stored. The agent renumbers its unsent events to
+    follow this seq and sends them again.
     """
     def __init__(
         self,
         *,
         acked_seq: _builtins.int = ...,
+        renumber_after: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acked_seq", b"acked_seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acked_seq", b"acked_seq", "renumber_after", b"renumber_after"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -348,9 +348,9 @@ class AgentLifecycle(_message.Message):
         KIND_EVENTS_REJECTED: AgentLifecycle._Kind.ValueType  # 7
         """The collector refused events as invalid; they were set aside, range as above."""
         KIND_SEQ_RESET: AgentLifecycle._Kind.ValueType  # 8
-        """The spool was found reset (deleted or restored from an old copy): the collector had
-        acknowledged seqs beyond any this spool handed out. Unsent events were renumbered to
-        [first_seq, last_seq], after the collector's acknowledgement, and sent again.
+        """The spool was found reset (deleted or restored from an old copy): the collector already
+        held seqs this spool handed out again. Unsent events were renumbered to
+        [first_seq, last_seq], after the collector's mark, and sent again.
         """
 
     class Kind(_Kind, metaclass=_KindEnumTypeWrapper): ...
@@ -365,9 +365,9 @@ class AgentLifecycle(_message.Message):
     KIND_EVENTS_REJECTED: AgentLifecycle.Kind.ValueType  # 7
     """The collector refused events as invalid; they were set aside, range as above."""
     KIND_SEQ_RESET: AgentLifecycle.Kind.ValueType  # 8
-    """The spool was found reset (deleted or restored from an old copy): the collector had
-    acknowledged seqs beyond any this spool handed out. Unsent events were renumbered to
-    [first_seq, last_seq], after the collector's acknowledgement, and sent again.
+    """The spool was found reset (deleted or restored from an old copy): the collector already
+    held seqs this spool handed out again. Unsent events were renumbered to
+    [first_seq, last_seq], after the collector's mark, and sent again.
     """
 
     KIND_FIELD_NUMBER: _builtins.int
