@@ -1,11 +1,13 @@
 """The commaudit collector: receives agents' events over gRPC and stores them in DuckDB.
 
 Data flow, one module per stage: identity (who calls) -> validate (is it well-formed) ->
-ingest (queue, group commit, ack after commit) with ledger (dedupe and seq gaps), encode (events
-as an Arrow table) and store (the one DuckDB writer); service is the gRPC face, server wires the
-parts together, cli is the `commaudit-collector` command.
+admission (may it be taken now: device rate, free disk) -> ingest (queue, group commit, ack
+after commit) with ledger (dedupe and seq gaps), encode (events as an Arrow table) and store
+(the one DuckDB writer); service is the gRPC face, server wires the parts together, cli is the
+`commaudit-collector` command.
 """
 
+from collector.admission import Admission, AdmissionLimits
 from collector.encode import encode_events
 from collector.identity import DEVICE_ID_METADATA_KEY, Unauthenticated, device_from_metadata
 from collector.ingest import Ack, CommitFailed, IngestLimits, Ingestor, IngestorClosed, Overloaded
@@ -20,6 +22,8 @@ __all__ = [
     "PUSHBACK_KEY",
     "REJECTED_SEQ_KEY",
     "Ack",
+    "Admission",
+    "AdmissionLimits",
     "AgentService",
     "CollectorServer",
     "CommitFailed",

@@ -17,6 +17,7 @@ from typing import Annotated
 import duckdb
 import typer
 
+from collector.admission import AdmissionLimits
 from collector.server import ConfigError, check_transport, parse_listen, start_server
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,15 @@ def serve(
         Path | None,
         typer.Option("--port-file", help="Write the bound port to this file once listening."),
     ] = None,
+    min_free_mb: Annotated[
+        int, typer.Option("--min-free-mb", min=0, help="Take no events below this free disk.")
+    ] = AdmissionLimits.min_free_bytes // 2**20,
+    device_rate: Annotated[
+        float,
+        typer.Option(
+            "--device-events-per-s", min=1, help="Sustained events/s one device may send."
+        ),
+    ] = AdmissionLimits.device_events_per_s,
 ) -> None:
     """Serve AgentService until SIGTERM or SIGINT."""
     logging.basicConfig(
@@ -58,7 +68,10 @@ def serve(
         raise typer.BadParameter(str(exc), param_hint="--listen/--plaintext") from None
     check_db_path(db)
     try:
-        asyncio.run(_serve(db, listen, plaintext, port_file))
+        admission = AdmissionLimits(
+            device_events_per_s=device_rate, min_free_bytes=min_free_mb * 2**20
+        )
+        asyncio.run(_serve(db, listen, plaintext, port_file, admission))
     except (OSError, duckdb.Error) as exc:
         typer.echo(f"commaudit-collector: cannot start: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -77,8 +90,10 @@ def check_db_path(db: Path) -> None:
         raise typer.BadParameter(f"{db} is not readable and writable", param_hint="--db")
 
 
-async def _serve(db: Path, listen: str, plaintext: bool, port_file: Path | None) -> None:
-    server = await start_server(db, listen, plaintext=plaintext)
+async def _serve(
+    db: Path, listen: str, plaintext: bool, port_file: Path | None, admission: AdmissionLimits
+) -> None:
+    server = await start_server(db, listen, plaintext=plaintext, admission_limits=admission)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

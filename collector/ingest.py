@@ -44,10 +44,11 @@ class IngestLimits:
 
 
 class Overloaded(Exception):
-    """The queue is full; come back after `retry_after_ms`."""
+    """Not now (queue full, device over its rate, disk nearly full): come back after
+    `retry_after_ms`."""
 
-    def __init__(self, retry_after_ms: int) -> None:
-        super().__init__(f"collector busy: retry in {retry_after_ms} ms")
+    def __init__(self, retry_after_ms: int, reason: str = "collector busy") -> None:
+        super().__init__(f"{reason}: retry in {retry_after_ms} ms")
         self.retry_after_ms = retry_after_ms
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import grpc
 
+from collector.admission import Admission, AdmissionLimits
 from collector.ingest import IngestLimits, Ingestor
 from collector.service import AgentService, rpc_handlers
 from collector.store import Store
@@ -71,6 +72,7 @@ async def start_server(
     plaintext: bool = False,
     limits: Limits | None = None,
     ingest_limits: IngestLimits | None = None,
+    admission_limits: AdmissionLimits | None = None,
     store_factory: Callable[[Path], Store] = Store,
 ) -> CollectorServer:
     """Open the store and serve AgentService on `listen` (HOST:PORT, port 0 allowed)."""
@@ -86,7 +88,9 @@ async def start_server(
                 ("grpc.so_reuseport", 0),  # a second collector on the same port must fail
             ]
         )
-        server.add_generic_rpc_handlers((rpc_handlers(AgentService(ingestor, limits)),))
+        admission = Admission(Path(store_path), admission_limits)
+        service = AgentService(ingestor, limits, admission=admission)
+        server.add_generic_rpc_handlers((rpc_handlers(service),))
         bound = _bind(server, host, port)
         await server.start()
     except BaseException:

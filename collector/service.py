@@ -9,7 +9,8 @@ agent knows what to do (agent/sender.py):
 - INVALID_ARGUMENT: the validator's message (field path first); trailing metadata
   `commaudit-rejected-seq` names the offending event, so the agent sets that one aside and records
   it instead of retrying it forever.
-- RESOURCE_EXHAUSTED: the ingest queue is full; `grpc-retry-pushback-ms` says when to come back.
+- RESOURCE_EXHAUSTED: the ingest queue is full, the device is over its rate, or the disk is
+  nearly full (admission.py); `grpc-retry-pushback-ms` says when to come back.
 - UNAVAILABLE: the commit failed or the collector is stopping; nothing was acknowledged, retry.
 
 Report is registered with a bytes-in handler (`rpc_handlers`) so that a request that is not a
@@ -27,6 +28,7 @@ from typing import NoReturn
 import grpc
 from google.protobuf.message import DecodeError
 
+from collector.admission import Admission
 from collector.identity import Unauthenticated, device_from_metadata
 from collector.ingest import CommitFailed, Ingestor, IngestorClosed, Overloaded
 from collector.validate import (
@@ -56,11 +58,16 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
     """Report answers only after the commit; the other RPCs arrive with later issues."""
 
     def __init__(
-        self, ingestor: Ingestor, limits: Limits | None = None, clock: Callable[[], int] = now_ms
+        self,
+        ingestor: Ingestor,
+        limits: Limits | None = None,
+        clock: Callable[[], int] = now_ms,
+        admission: Admission | None = None,
     ) -> None:
         self._ingestor = ingestor
         self._limits = limits or Limits()
         self._clock = clock
+        self._admission = admission
 
     async def Report(
         self, request: agent_service_pb2.ReportRequest, context: grpc.aio.ServicerContext
@@ -69,6 +76,8 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
             device_id = device_from_metadata(context.invocation_metadata())
             validate_spool_id(request.spool_id)
             validate_batch(request.events, device_id, self._clock(), self._limits)
+            if self._admission is not None:
+                self._admission.admit(device_id, len(request.events))
             ack = await asyncio.wrap_future(
                 self._ingestor.submit(device_id, request.events, request.spool_id)
             )
