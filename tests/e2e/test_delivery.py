@@ -18,6 +18,7 @@ import duckdb
 
 from analytics.run import run_report
 from tests.e2e.services import Collector, Service, agent_service
+from tests.e2e.tcp_proxy import CuttableProxy
 
 StartApp = Callable[[str], subprocess.Popen[bytes]]
 
@@ -201,3 +202,28 @@ def test_a_reset_spool_whose_backlog_passed_the_collectors_mark_offline_loses_no
             "SELECT first_seq FROM events WHERE lifecycle = 'seq_reset' AND device_id = 'van-2'"
         ).fetchall()
     assert resets == [(first_run + 1,)]
+
+
+def test_events_spooled_while_the_network_is_cut_arrive_once_it_is_restored(
+    tmp_path: Path, services: list[Service], stand_in_app: StartApp
+) -> None:
+    collector = Collector(tmp_path).start()
+    services.append(collector)
+    proxy = CuttableProxy(("127.0.0.1", collector.requested_port))
+    try:
+        agent = agent_service(tmp_path, proxy.address, "branch-4", scan=0.05, heartbeat=0.05)
+        services.append(agent.start())
+        stand_in_app("thunderbird")
+        time.sleep(1.0)
+        proxy.cut()
+        spooled_at_cut = _agent_last_seq(tmp_path / "branch-4" / "spool.sqlite3")
+        time.sleep(1.5)
+        assert _agent_last_seq(tmp_path / "branch-4" / "spool.sqlite3") > spooled_at_cut + 5
+        proxy.restore()
+        time.sleep(3.0)  # reconnect: the agent's backoff is capped and jittered
+        assert agent.terminate() == 0, agent.output()
+    finally:
+        proxy.close()
+    assert collector.terminate() == 0, collector.output()
+    last_seq = _agent_last_seq(tmp_path / "branch-4" / "spool.sqlite3")
+    assert [seq for seq, _ in _stored(collector.db, "branch-4")] == list(range(1, last_seq + 1))
