@@ -52,6 +52,7 @@ proto-check: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/agent_scan.py
 	$(BIN)/python benchmarks/agent_cost.py
+	$(BIN)/python benchmarks/ingest.py
 
 clean:
 	rm -rf $(VENV) build demo-output .pytest_cache
