@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import psutil
+from collector_process import start_collector
 
 BIN = Path(sys.executable).parent
 
@@ -26,18 +27,6 @@ BIN = Path(sys.executable).parent
 def cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     return times.user + times.system
-
-
-def start_collector(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port_file = tmp / "port"
-    collector = subprocess.Popen(
-        [str(BIN / "commaudit-collector"), "serve", "--db", str(tmp / "c.duckdb"),
-         "--listen", "127.0.0.1:0", "--plaintext", "--port-file", str(port_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    while not port_file.exists():
-        time.sleep(0.05)
-    return collector, f"127.0.0.1:{port_file.read_text().strip()}"
 
 
 def main() -> None:
@@ -53,7 +42,7 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        collector, address = start_collector(tmp)
+        collector, address = start_collector(tmp / "c.duckdb")
         agent = subprocess.Popen(
             [str(BIN / "commaudit-agent"), "run", "--collector", address, "--plaintext",
              "--device-id", "bench", "--state-dir", str(tmp / "agent")],
