@@ -101,7 +101,8 @@ def main() -> None:
     time.sleep(1.5)
     stop(agent, "agent")
     stop(collector, "collector")
-    print((OUT / "agent.log").read_text().strip())
+    for line in (OUT / "agent.log").read_text().splitlines():
+        print(f"    agent log: {line}")
 
     today = datetime.now(UTC).date()
     week = ["--from", str(today - timedelta(days=7)), "--to", str(today), "--db", str(db)]
