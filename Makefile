@@ -53,6 +53,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/agent_scan.py
 	$(BIN)/python benchmarks/agent_cost.py
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/fleet.py
 
 clean:
 	rm -rf $(VENV) build demo-output .pytest_cache

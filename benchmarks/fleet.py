@@ -1,0 +1,152 @@
+"""A fleet of agents reporting every 10 s to one collector: does it keep up, and how fast is an ack?
+
+Simulates --agents devices (many per channel, as many devices sit behind few connections in a
+load test) each sending a small Report on a fixed 10 s schedule with a random phase: a heartbeat
+with two running sessions and, one time in five, an app_started. Latency is measured from send
+to acknowledgement (after commit). The collector runs as the installed console script; its CPU
+and RSS are sampled over the steady window. Baseline in the same run: the offered rate, which a
+collector that keeps up stores in full. Targets (issue): 20,000 agents on 2 cores, p99 < 250 ms.
+
+    python benchmarks/fleet.py [--agents 2000] [--seconds 30] [--channels 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import psutil
+from collector_process import start_collector
+
+from commaudit.v1 import agent_service_pb2, events_pb2
+
+INTERVAL_S = 10.0
+REPORT = "/commaudit.v1.AgentService/Report"
+
+
+class Agent:
+    """One simulated device: its own seq, sessions and schedule."""
+
+    def __init__(self, index: int, rng: random.Random) -> None:
+        self.device_id = f"fleet-{index:05d}"
+        self.metadata = (("commaudit-device-id", self.device_id),)
+        self.spool_id = str(uuid.uuid4())
+        self.sessions = [str(uuid.uuid4()), str(uuid.uuid4())]
+        self.phase = rng.uniform(0, INTERVAL_S)
+        self.seq = 0
+
+    def next_report(self, rng: random.Random) -> tuple[bytes, int]:
+        events = [self._event("heartbeat")]
+        if rng.random() < 0.2:
+            events.append(self._event("app_started"))
+        request = agent_service_pb2.ReportRequest(events=events, spool_id=self.spool_id)
+        return request.SerializeToString(), len(events)
+
+    def _event(self, kind: str) -> events_pb2.Event:
+        self.seq += 1
+        event = events_pb2.Event(
+            device_id=self.device_id, seq=self.seq, event_id=str(uuid.uuid4()),
+            occurred_at_ms=time.time_ns() // 1_000_000,
+        )  # fmt: skip
+        if kind == "heartbeat":
+            for session_id, app in zip(self.sessions, ("outlook", "teams"), strict=True):
+                event.heartbeat.running.add(session_id=session_id, app_id=app, category=1,
+                                            os_user="ann", process_count=1)  # fmt: skip
+        else:
+            event.app_started.CopyFrom(events_pb2.AppStarted(
+                session_id=str(uuid.uuid4()), app_id="zoom", category=5, os_user="ann",
+                process_count=1))  # fmt: skip
+        return event
+
+
+class Results:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.stored = 0
+        self.errors: dict[str, int] = {}
+
+
+async def run_agent(agent: Agent, call: grpc.aio.UnaryUnaryMultiCallable, start: float,
+                    end: float, results: Results, rng: random.Random) -> None:  # fmt: skip
+    due = start + agent.phase
+    while due < end:
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        raw, count = agent.next_report(rng)
+        sent = time.monotonic()
+        try:
+            await call(raw, metadata=agent.metadata, timeout=30)
+            results.latencies.append(time.monotonic() - sent)
+            results.stored += count
+        except grpc.aio.AioRpcError as error:
+            results.errors[error.code().name] = results.errors.get(error.code().name, 0) + 1
+        due += INTERVAL_S  # a fixed schedule: a slow ack does not lower the offered load
+
+
+async def drive(address: str, args: argparse.Namespace, results: Results) -> float:
+    rng = random.Random(7)
+    channels = [grpc.aio.insecure_channel(address) for _ in range(args.channels)]
+    calls = [
+        ch.unary_unary(REPORT, request_serializer=None,
+                       response_deserializer=agent_service_pb2.ReportResponse.FromString)
+        for ch in channels
+    ]  # fmt: skip
+    agents = [Agent(i, rng) for i in range(args.agents)]
+    start = time.monotonic()
+    end = start + args.seconds
+    await asyncio.gather(*(run_agent(agent, calls[i % len(calls)], start, end, results, rng)
+                           for i, agent in enumerate(agents)))  # fmt: skip
+    for channel in channels:
+        await channel.close()
+    return time.monotonic() - start
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--channels", type=int, default=8)
+    args = parser.parse_args()
+    results = Results()
+    with tempfile.TemporaryDirectory() as tmp:
+        collector, address = start_collector(Path(tmp) / "fleet.duckdb")
+        try:
+            watched = psutil.Process(collector.pid)
+            cpu0, own0 = cpu_seconds(watched), time.process_time()
+            elapsed = asyncio.run(drive(address, args, results))
+            cpu_share = (cpu_seconds(watched) - cpu0) / elapsed * 100
+            own_share = (time.process_time() - own0) / elapsed * 100
+            rss = watched.memory_info().rss / 2**20
+        finally:
+            collector.terminate()
+            collector.wait(120)
+    latencies = sorted(results.latencies)
+    offered = args.agents / INTERVAL_S * 1.2  # events/s: a heartbeat, plus 0.2 app_started
+    p50 = latencies[len(latencies) // 2] * 1000 if latencies else float("nan")
+    p99 = latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan")
+    print(f"{args.agents} agents every {INTERVAL_S:g} s, {args.channels} channels, {elapsed:.0f} s")
+    print(f"{'measure':<34}{'value':>12}")
+    print(f"{'offered events/s (baseline)':<34}{offered:>12,.0f}")
+    print(f"{'stored events/s':<34}{results.stored / elapsed:>12,.0f}")
+    print(f"{'Reports acknowledged':<34}{len(latencies):>12,}")
+    print(f"{'ack latency p50 ms':<34}{p50:>12.0f}")
+    print(f"{'ack latency p99 ms':<34}{p99:>12.0f}")
+    print(f"{'collector CPU, % of one core':<34}{cpu_share:>12.0f}")
+    print(f"{'collector RSS MiB':<34}{rss:>12.0f}")
+    print(f"{'load generator CPU, % of one core':<34}{own_share:>12.0f}")
+    print(f"{'errors':<34}{results.errors or 'none'!s:>12}")
+    print("\ntarget: 20,000 agents on this 2-core machine with p99 ack < 250 ms")
+
+
+if __name__ == "__main__":
+    main()
