@@ -14,6 +14,7 @@ costs a device none of its allowance.
 
 from __future__ import annotations
 
+import math
 import shutil
 import threading
 import time
@@ -58,7 +59,8 @@ class DeviceRateLimiter:
             need = min(float(events), self._burst)  # a batch over the burst waits for a full bucket
             if tokens < need:
                 self._buckets[device_id] = (tokens, now)
-                wait_ms = max(1, round((need - tokens) / self._rate * 1000))
+                # Rounded up: an agent told to come back too early would only be refused again.
+                wait_ms = max(1, math.ceil((need - tokens) / self._rate * 1000))
                 raise Overloaded(wait_ms, f"device {device_id} is over {self._rate:g} events/s")
             self._buckets[device_id] = (tokens - need, now)
             if now >= self._next_prune:
