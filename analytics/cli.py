@@ -1,7 +1,14 @@
-"""`commaudit`: the analysts' and admins' CLI. Thin commands over functions tests call directly."""
+"""`commaudit`: the analysts' and admins' CLI. Thin commands over functions tests call directly.
+
+One `report` group now; more command groups (enrollment, restrictions, imports) join it later.
+Every input error ends with one precise line on stderr and exit status 2, the status a shell
+script can tell from a report that ran and found nothing.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -14,14 +21,32 @@ from analytics.report_files import list_reports
 from analytics.run import ReportResult, run_report
 
 app = typer.Typer(
-    help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
+    help="commaudit: audit how communication apps are used, clause by clause.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
 )
 report_app = typer.Typer(help="Run the policy reports.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
+# DuckDB's words when another process (the collector) holds the file (DESIGN.md §5, measured).
+_LOCK_MESSAGES = ("Could not set lock on file", "Conflicting lock")
+DEFAULT_DAYS = 7
+
 
 class UsageError(Exception):
     """Bad input from the command line or its environment: a precise message, exit status 2."""
+
+
+@contextmanager
+def usage_errors() -> Iterator[None]:
+    """Turn a UsageError into one line on stderr and exit 2, inside the command, so the
+    installed script and typer's CliRunner behave the same."""
+    try:
+        yield
+    except UsageError as error:
+        typer.echo(f"commaudit: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 def parse_day(text: str | None, option: str, default: date) -> date:
@@ -33,10 +58,13 @@ def parse_day(text: str | None, option: str, default: date) -> date:
         raise UsageError(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def day_range(start: str | None, end: str | None) -> tuple[datetime, datetime]:
-    """[--from 00:00 UTC, the day after --to 00:00 UTC): both days included, as people mean it."""
-    today = datetime.now(UTC).date()
-    first = parse_day(start, "--from", today - timedelta(days=6))
+def day_range(
+    start: str | None, end: str | None, today: date | None = None
+) -> tuple[datetime, datetime]:
+    """[--from 00:00 UTC, the day after --to 00:00 UTC): both days included, as people mean
+    them; by default the last 7 days up to and including today (UTC)."""
+    today = today or datetime.now(UTC).date()
+    first = parse_day(start, "--from", today - timedelta(days=DEFAULT_DAYS - 1))
     last = parse_day(end, "--to", today)
     if first > last:
         raise UsageError(f"--from {first} is after --to {last}")
@@ -49,13 +77,21 @@ def open_database(db: Path) -> duckdb.DuckDBPyConnection:
     if not db.is_file():
         raise UsageError(f"--db: {db} does not exist")
     try:
-        return duckdb.connect(str(db), read_only=True)
+        con = duckdb.connect(str(db), read_only=True)
     except duckdb.IOException as error:
-        if "lock" in str(error).lower():
+        if any(words in str(error) for words in _LOCK_MESSAGES):
             raise UsageError(
-                f"--db: {db} is in use by a running collector; stop it or read the published lake"
+                f"--db: {db}: the database is in use by a running collector;"
+                " stop it or read the published lake"
             ) from None
         raise UsageError(f"--db: {db}: {error}") from None
+    has_events = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'events'"
+    ).fetchone()
+    if not has_events or not has_events[0]:
+        con.close()
+        raise UsageError(f"--db: {db} has no events table; is it a commaudit collector database?")
+    return con
 
 
 def device_report(
@@ -70,48 +106,68 @@ def device_report(
         con.close()
 
 
-DbOption = Annotated[Path, typer.Option("--db", help="the collector's DuckDB file")]
-FromOption = Annotated[str | None, typer.Option("--from", help="first day, YYYY-MM-DD (UTC)")]
-ToOption = Annotated[str | None, typer.Option("--to", help="last day, included (UTC)")]
-DeviceOption = Annotated[str | None, typer.Option(help="one device id only")]
-FormatOption = Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))]
-
-
-def print_report(name: str, db: Path, start: str | None, end: str | None, device: str | None,
-                 fmt: str) -> None:  # fmt: skip
+def report_text(
+    name: str, db: Path, start: str | None, end: str | None, device: str | None, fmt: str
+) -> str:
+    """What `commaudit report <name>` prints."""
     if fmt not in FORMATS:
         raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    typer.echo(render(device_report(name, db, start, end, device), fmt).rstrip("\n"))
+    return render(device_report(name, db, start, end, device), fmt)
+
+
+def reports_text() -> str:
+    """What `commaudit report list` prints: each report, what it answers, the clause it serves."""
+    reports = list_reports()
+    width = max((len(report.name) for report in reports), default=0) + 2
+    return "".join(
+        f"{report.name:<{width}}{report.description}\n{'':<{width}}{report.clause}\n"
+        for report in reports
+    )
+
+
+DbOption = Annotated[Path, typer.Option("--db", help="the collector's DuckDB file (read-only)")]
+FromOption = Annotated[
+    str | None, typer.Option("--from", help="first day, YYYY-MM-DD, from 00:00 UTC")
+]
+ToOption = Annotated[
+    str | None, typer.Option("--to", help="last day, YYYY-MM-DD, included whole (UTC)")
+]
+DeviceOption = Annotated[str | None, typer.Option("--device", help="one device id only")]
+FormatOption = Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))]
 
 
 @report_app.command("usage")
 def usage_command(
-    db: DbOption, start: FromOption = None, end: ToOption = None, device: DeviceOption = None,
+    db: DbOption,
+    start: FromOption = None,
+    end: ToOption = None,
+    device: DeviceOption = None,
     fmt: FormatOption = "table",
-) -> None:  # fmt: skip
+) -> None:
     """Hours of use by communication category and app (default: the last 7 days)."""
-    print_report("usage", db, start, end, device, fmt)
+    with usage_errors():
+        typer.echo(report_text("usage", db, start, end, device, fmt), nl=False)
 
 
 @report_app.command("session-log")
 def session_log_command(
-    db: DbOption, start: FromOption = None, end: ToOption = None, device: DeviceOption = None,
+    db: DbOption,
+    start: FromOption = None,
+    end: ToOption = None,
+    device: DeviceOption = None,
     fmt: FormatOption = "table",
-) -> None:  # fmt: skip
+) -> None:
     """Every app session in the range, one row each (default: the last 7 days)."""
-    print_report("session_log", db, start, end, device, fmt)
+    with usage_errors():
+        typer.echo(report_text("session_log", db, start, end, device, fmt), nl=False)
 
 
 @report_app.command("list")
 def list_command() -> None:
     """Every report, what it answers, and the policy clause it serves."""
-    for report in list_reports():
-        typer.echo(f"{report.name:<12} {report.description}\n{'':<12} {report.clause}")
+    typer.echo(reports_text(), nl=False)
 
 
 def main() -> None:
-    try:
-        app(prog_name="commaudit")
-    except UsageError as error:
-        typer.echo(f"commaudit: {error}", err=True)
-        raise SystemExit(2) from None
+    """Entry point of the `commaudit` console script."""
+    app(prog_name="commaudit")

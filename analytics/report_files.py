@@ -1,7 +1,16 @@
 """Reports as `.sql` files with a header, described by a small dataclass (STYLE.md 11).
 
 Why files: an analyst reads, reviews and runs the SQL as it is; the header says which policy
-clause each report serves, and the CLI shows it with every result.
+clause each report serves, and every rendering of a result shows it. The header is the first
+block of `--` lines:
+
+    -- name: usage
+    -- description: hours of use by communication category and app
+    -- clause: City 4.01.06 §1.1 / Library CS3.1 (...)
+    -- params: from, to, device
+
+Every field is required (a file without one is refused, naming the file); `params` may be
+empty for SQL that takes none, and lists the `$name` parameters the runner must be given.
 """
 
 from __future__ import annotations
@@ -9,16 +18,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 
-_HEADER = re.compile(r"^--\s*(name|description|clause|params):\s*(.*?)\s*$")
+_FIELD = re.compile(r"^--\s*(name|description|clause|params):\s*(.*?)\s*$")
+_REQUIRED = ("name", "description", "clause", "params")
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class ReportFileError(ValueError):
-    """A report file lacks a header field; the message names the file."""
+    """A report file's header is incomplete or wrong; the message names the file."""
 
 
 @dataclass(frozen=True)
 class ReportFile:
+    """One SQL file as shipped: what it answers, for which clause, and what it needs."""
+
     name: str
     description: str
     clause: str
@@ -27,43 +41,52 @@ class ReportFile:
 
 
 def parse_report(text: str, source: str) -> ReportFile:
-    """Read the header comment lines at the top of a report file."""
+    """Read the header block; `source` names the file in every error."""
     fields: dict[str, str] = {}
     for line in text.splitlines():
         if not line.startswith("--"):
             break
-        match = _HEADER.match(line)
+        match = _FIELD.match(line)
         if match:
             fields[match.group(1)] = match.group(2)
-    for required in ("name", "description", "clause"):
-        if not fields.get(required):
-            raise ReportFileError(f"{source}: header has no '-- {required}:' line")
-    params = tuple(p.strip() for p in fields.get("params", "").split(",") if p.strip())
+    for field in _REQUIRED:
+        if field not in fields or (field != "params" and not fields[field]):
+            raise ReportFileError(f"{source}: header has no '-- {field}:' line")
+    params = tuple(p.strip() for p in fields["params"].split(",") if p.strip())
+    for param in params:
+        if not _NAME.fullmatch(param):
+            raise ReportFileError(f"{source}: parameter {param!r} is not a plain name")
     return ReportFile(fields["name"], fields["description"], fields["clause"], params, text)
 
 
-def _sql_dir(folder: str) -> resources.abc.Traversable:
-    return resources.files("analytics").joinpath(folder)
+def _folder(name: str) -> Traversable:
+    return resources.files("analytics") / name
+
+
+def _load(entry: Traversable, source: str) -> ReportFile:
+    report = parse_report(entry.read_text(encoding="utf-8"), source)
+    if f"{report.name}.sql" != entry.name:
+        raise ReportFileError(f"{source}: header names it {report.name!r}")
+    return report
 
 
 def load_report(name: str) -> ReportFile:
-    """The report called `name`; ValueError listing the known ones when there is none."""
-    path = _sql_dir("reports").joinpath(f"{name}.sql")
-    if not re.fullmatch(r"[a-z_]+", name) or not path.is_file():
-        known = ", ".join(r.name for r in list_reports())
+    """The report called `name`; a ValueError listing the known ones when there is none."""
+    entry = _folder("reports") / f"{name}.sql"
+    if not _NAME.fullmatch(name) or not entry.is_file():
+        known = ", ".join(report.name for report in list_reports())
         raise ValueError(f"no report named {name!r} (known: {known})")
-    return parse_report(path.read_text(encoding="utf-8"), f"reports/{name}.sql")
+    return _load(entry, f"reports/{name}.sql")
 
 
 def list_reports() -> list[ReportFile]:
-    files = sorted(_sql_dir("reports").iterdir(), key=lambda entry: entry.name)
+    """Every shipped report, by name."""
+    entries = sorted(_folder("reports").iterdir(), key=lambda entry: entry.name)
     return [
-        parse_report(entry.read_text(encoding="utf-8"), f"reports/{entry.name}")
-        for entry in files
-        if entry.name.endswith(".sql")
+        _load(entry, f"reports/{entry.name}") for entry in entries if entry.name.endswith(".sql")
     ]
 
 
-def sessions_sql() -> str:
-    """The query that derives sessions from events (analytics/sql/sessions.sql)."""
-    return _sql_dir("sql").joinpath("sessions.sql").read_text(encoding="utf-8")
+def sessions_query() -> ReportFile:
+    """The query deriving sessions from events (sql/sessions.sql), which every report reads."""
+    return _load(_folder("sql") / "sessions.sql", "sql/sessions.sql")

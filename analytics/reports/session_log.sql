@@ -17,7 +17,8 @@ SELECT
     round(epoch(ended_at - started_at) / 60, 1)::DECIMAL(10, 1) AS minutes,
     end_reason
 FROM sessions
-WHERE started_at < $to::TIMESTAMP
-  AND ended_at >= $from::TIMESTAMP
-  AND ($device::VARCHAR IS NULL OR device_id = $device::VARCHAR)
+WHERE ($device::VARCHAR IS NULL OR device_id = $device::VARCHAR)
+  AND started_at < $to::TIMESTAMP
+  -- overlaps [from, to) as in usage.sql: ends after from, or is an instant inside the range
+  AND (ended_at > $from::TIMESTAMP OR started_at >= $from::TIMESTAMP)
 ORDER BY started_at, device_id, app_id

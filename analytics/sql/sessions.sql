@@ -1,23 +1,34 @@
 -- name: sessions
 -- description: app sessions derived from raw events, one row per app_started
 -- clause: City 4.01.06 §1.1 / Library CS3.1 (use of the covered communication technologies)
+-- params:
 --
--- How a session ends, best evidence first:
---   app_stopped with the same (device_id, session_id): ended_at = started_at + duration_ms, since
---     the agent measures the duration on its monotonic clock, immune to wall-clock jumps;
---     end_reason = its stop_reason (exited | agent_stopped);
---   else the latest heartbeat of that device listing the session: ended_at = that heartbeat;
---     end_reason = last_heartbeat (the agent died, or the session still runs);
---   else ended_at = started_at; end_reason = no_evidence.
--- Heartbeats are the bulk of the events, so they are unnested once and grouped.
+-- The runner makes this `CREATE TEMP VIEW sessions AS ...` before any report runs: a temp view
+-- works on a read-only connection, and it shadows any `sessions` table of the main schema.
+-- Key: (device_id, session_id); the agent makes session ids, so they are unique per device only.
+--
+-- How a session ends, best evidence first (DESIGN.md §2):
+--   1. app_stopped with the same (device_id, session_id): ended_at = started_at + duration_ms,
+--      because the agent measures the duration on its monotonic clock, immune to wall-clock
+--      jumps (the stop's own occurred_at is not); end_reason = its stop_reason
+--      (exited | agent_stopped);
+--   2. else the latest heartbeat of that device whose running_sessions lists it: ended_at = that
+--      heartbeat's occurred_at (never before the start, should the device clock have stepped
+--      back); end_reason = last_heartbeat (the agent died, or the session still runs);
+--   3. else ended_at = started_at; end_reason = no_evidence (still counted as a session).
+-- Heartbeats are the bulk of all events (one a minute per device), so they are unnested once
+-- and grouped to one row per (device_id, session_id) before any join.
 WITH started AS (
     SELECT device_id, session_id, os_user, app_id, category, occurred_at AS started_at
     FROM events
     WHERE kind = 'app_started'
 ),
 stopped AS (
-    SELECT device_id, session_id, any_value(duration_ms) AS duration_ms,
-           any_value(stop_reason) AS stop_reason
+    -- Storage dedupes on (device_id, seq); grouping keeps one row even if an agent ever sent
+    -- a second stop for a session under a new seq.
+    SELECT device_id, session_id,
+           min(duration_ms) AS duration_ms,
+           arg_min(stop_reason, duration_ms) AS stop_reason
     FROM events
     WHERE kind = 'app_stopped'
     GROUP BY device_id, session_id
@@ -39,7 +50,8 @@ SELECT
     s.category,
     s.started_at,
     CASE
-        WHEN st.session_id IS NOT NULL THEN s.started_at + to_milliseconds(st.duration_ms::BIGINT)
+        WHEN st.session_id IS NOT NULL
+            THEN s.started_at + to_milliseconds(st.duration_ms::BIGINT)
         WHEN b.session_id IS NOT NULL THEN greatest(b.seen_at, s.started_at)
         ELSE s.started_at
     END AS ended_at,
