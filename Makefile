@@ -42,7 +42,8 @@ proto-check: $(VENV)/.installed
 	@rm -rf build/proto-check && mkdir -p build/proto-check
 	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -Iproto \
 	  --python_out=build/proto-check --grpc_python_out=build/proto-check \
-	  --mypy_out=build/proto-check --mypy_grpc_out=build/proto-check $(PROTOS)
+	  --mypy_out=build/proto-check --mypy_grpc_out=build/proto-check $(PROTOS) \
+	  2>build/proto-check.log || { cat build/proto-check.log; exit 1; }
 	@for f in build/proto-check/commaudit/v1/*; do \
 	  diff -q "$$f" "proto/commaudit/v1/$$(basename $$f)" >/dev/null || \
 	    { echo "generated code is stale: $$f differs; run 'make proto' and commit"; exit 1; }; \
