@@ -29,7 +29,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy agent collector analytics
+	$(BIN)/mypy agent collector admin analytics
 
 ## proto: regenerate Python code from proto/ with the pinned tools (requirements/proto.txt)
 proto: $(VENV)/.installed

@@ -19,6 +19,7 @@ from typing import Any
 from agent.catalog import CatalogError, current_os, load_catalog
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.daemon import open_agent
+from agent.enrollment import EnrollmentError, enroll, load_enrollment
 from agent.scan import Scanner
 
 
@@ -27,16 +28,23 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="scan, spool and report until stopped (SIGTERM/SIGINT)")
     run.add_argument("--config", type=Path, help="TOML file with agent settings")
-    run.add_argument("--collector", help="collector address HOST:PORT")
-    run.add_argument(
-        "--plaintext", action="store_true", default=None, help="no TLS (loopback only)"
-    )
-    run.add_argument("--device-id", help="this device's id (until enrollment)")
-    run.add_argument("--state-dir", type=Path, help="directory for the spool")
+    run.add_argument("--collector", help="collector HOST:PORT, if moved since enrollment")
+    run.add_argument("--state-dir", type=Path, help="directory of the enrollment and spool")
     run.add_argument("--catalog", type=Path, help="catalog file (default: the packaged one)")
     run.add_argument("--scan-interval", dest="scan_interval_s", type=float, help="seconds")
     run.add_argument("--heartbeat-interval", dest="heartbeat_interval_s", type=float)
     run.add_argument("-v", "--verbose", action="store_true", help="log each delivery problem")
+    enroll = commands.add_parser(
+        "enroll", help="exchange a one-time token for this device's credential"
+    )
+    enroll.add_argument("--collector", required=True, help="collector address HOST:PORT")
+    enroll.add_argument("--token", required=True, help="one-time token from an admin")
+    enroll.add_argument("--ca-file", type=Path, help="the collector's CA (PEM); pinned from now on")
+    enroll.add_argument(
+        "--plaintext", action="store_true", help="no TLS (loopback collectors only)"
+    )
+    enroll.add_argument("--config", type=Path, help="TOML file with agent settings")
+    enroll.add_argument("--state-dir", type=Path, help="directory of the enrollment and spool")
     scan = commands.add_parser("scan", help="print what the agent would report now; sends nothing")
     scan.add_argument("--once", action="store_true", required=True, help="one scan, then exit")
     scan.add_argument("--json", action="store_true", help="JSON lines instead of a table")
@@ -49,10 +57,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "scan":
             return scan_once(args.catalog, as_json=args.json)
+        if args.command == "enroll":
+            return enroll_device(args)
         return run_agent(args)
     except (ConfigError, CatalogError) as error:
         print(f"commaudit-agent: {error}", file=sys.stderr)
         return 2
+    except EnrollmentError as error:
+        print(f"commaudit-agent: {error}", file=sys.stderr)
+        return 1
+
+
+def enroll_device(args: argparse.Namespace) -> int:
+    config = load_config(args.config, os.environ, {"state_dir": args.state_dir})
+    enrollment = enroll(
+        config.state_dir, args.collector, args.token, args.ca_file, plaintext=args.plaintext
+    )
+    employee = f", employee {enrollment.employee_id}" if enrollment.employee_id else ""
+    print(
+        f"commaudit-agent: enrolled as {enrollment.device_id} ({enrollment.org},"
+        f" {enrollment.ownership} device{employee}); credential in {config.state_dir}"
+    )
+    return 0
 
 
 def scan_once(catalog_path: Path | None, *, as_json: bool) -> int:
@@ -89,8 +115,6 @@ def run_agent(args: argparse.Namespace) -> int:
         key: getattr(args, key)
         for key in (
             "collector",
-            "plaintext",
-            "device_id",
             "state_dir",
             "catalog",
             "scan_interval_s",
@@ -107,7 +131,8 @@ def run_agent(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     print(
-        f"commaudit-agent: device {config.device_id} reporting to {config.collector},"
+        f"commaudit-agent: device {daemon.device_id} reporting to"
+        f" {config.collector or load_enrollment(config.state_dir).collector},"
         f" spool {config.state_dir}",
         flush=True,
     )

@@ -9,12 +9,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import socket
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+
+MIN_SPOOL_BYTES = 64 * 1024
 
 
 class ConfigError(ValueError):
@@ -23,14 +24,11 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class AgentConfig:
-    collector: str = "127.0.0.1:50051"
-    """Collector address, HOST:PORT."""
-    plaintext: bool = False
-    """Talk to the collector without TLS; allowed only to a loopback address."""
-    device_id: str = field(default_factory=lambda: _slug(socket.gethostname()))
-    """This device's id until enrollment issues a credential (defaults to the host name)."""
+    collector: str = ""
+    """Collector address HOST:PORT, when it moved since enrollment (default: the enrolled one).
+    The device id, credential, pinned CA and transport always come from the enrollment."""
     state_dir: Path = Path("/var/lib/commaudit-agent")
-    """Where the spool lives; must survive reboots."""
+    """Where the enrollment and the spool live; must survive reboots."""
     catalog: Path | None = None
     """Catalog file; the one packaged with the agent when unset."""
     scan_interval_s: float = 2.0
@@ -41,29 +39,26 @@ class AgentConfig:
     """Events per Report at most."""
     batch_max_delay_s: float = 1.0
     """How long a new event waits for others to share its Report."""
-    spool_max_events: int = 100_000
-    """Spool bound; past it the oldest events are dropped and the drop recorded."""
+    spool_max_bytes: int = 64 * 2**20
+    """Spool bound in bytes of stored events; past it the oldest events are dropped and the
+    drop recorded. 64 MiB holds about a week of a busy device's events offline."""
     flush_timeout_s: float = 5.0
     """At stop, how long to keep trying to deliver what is spooled."""
 
     def validate(self) -> AgentConfig:
         _check_positive(self, "scan_interval_s", "heartbeat_interval_s", "batch_max_delay_s")
-        _check_positive(self, "batch_max_events", "spool_max_events")
-        if not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", self.device_id):
-            raise ConfigError(f"device_id: {self.device_id!r} must be 1-128 of A-Z a-z 0-9 . _ -")
+        _check_positive(self, "batch_max_events", "spool_max_bytes")
         if not 1 <= self.batch_max_events <= 1000:
             raise ConfigError(
                 "batch_max_events: must be between 1 and 1000 (the collector's limit)"
             )
-        host = split_address(self.collector)[0]
-        if self.plaintext and not is_loopback(host):
+        if self.spool_max_bytes < MIN_SPOOL_BYTES:
             raise ConfigError(
-                f"collector: plaintext is allowed only to a loopback address, not {host!r}"
+                f"spool_max_bytes: {self.spool_max_bytes} is below the minimum {MIN_SPOOL_BYTES}"
+                " (room for a full batch and its drop notice)"
             )
-        if not self.plaintext:
-            raise ConfigError(
-                "plaintext: TLS arrives with enrollment; pass --plaintext on loopback"
-            )
+        if self.collector:
+            split_address(self.collector)
         return self
 
 
@@ -71,10 +66,6 @@ def _check_positive(config: AgentConfig, *names: str) -> None:
     for name in names:
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name}: must be greater than 0, got {getattr(config, name)}")
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "-", text)[:128] or "device"
 
 
 def split_address(address: str) -> tuple[str, int]:

@@ -11,10 +11,9 @@ import logging
 import threading
 import time
 
-import grpc
-
 from agent.catalog import Catalog, current_os, load_catalog
 from agent.config import AgentConfig
+from agent.enrollment import channel_for, load_enrollment
 from agent.events import Lifecycle, heartbeat_event, lifecycle_event, transition_event
 from agent.scan import Scanner
 from agent.sender import Sender, SenderSettings
@@ -119,22 +118,24 @@ def loss_notice_for(device_id: str) -> LossNotice:
 
 
 def open_agent(config: AgentConfig) -> AgentDaemon:
-    """Wire the parts from a validated config: catalog, spool, channel, sender."""
+    """Wire the parts from a validated config and this device's enrollment: catalog, spool,
+    a channel that trusts only the pinned CA, sender."""
+    enrollment = load_enrollment(config.state_dir)
     catalog = load_catalog(config.catalog)
     spool = Spool(
         config.state_dir / "spool.sqlite3",
-        config.spool_max_events,
-        loss_notice_for(config.device_id),
+        config.spool_max_bytes,
+        loss_notice_for(enrollment.device_id),
     )
-    channel = grpc.insecure_channel(config.collector)  # plaintext: loopback only (config)
+    channel = channel_for(config.state_dir, enrollment, config.collector or None)
     settings = SenderSettings(
         batch_max_events=config.batch_max_events, batch_max_delay_s=config.batch_max_delay_s
     )
     return AgentDaemon(
-        config.device_id,
+        enrollment.device_id,
         catalog,
         spool,
-        Sender(spool, channel, config.device_id, settings),
+        Sender(spool, channel, enrollment.metadata, settings),
         scan_interval_s=config.scan_interval_s,
         heartbeat_interval_s=config.heartbeat_interval_s,
         flush_timeout_s=config.flush_timeout_s,

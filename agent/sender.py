@@ -21,7 +21,6 @@ from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc, events_pb2
 
 log = logging.getLogger(__name__)
 
-DEVICE_METADATA_KEY = "commaudit-device-id"
 REJECTED_SEQ_KEY = "commaudit-rejected-seq"
 PUSHBACK_KEY = "grpc-retry-pushback-ms"
 
@@ -76,12 +75,12 @@ class Sender:
         self,
         spool: Spool,
         channel: grpc.Channel,
-        device_id: str,
+        metadata: tuple[tuple[str, str], ...],
         settings: SenderSettings | None = None,
     ) -> None:
         self._spool = spool
         self._stub = agent_service_pb2_grpc.AgentServiceStub(channel)
-        self._metadata = ((DEVICE_METADATA_KEY, device_id),)
+        self._metadata = metadata  # the device credential (agent/enrollment.py)
         self.settings = settings or SenderSettings()
         self._backoff = Backoff(self.settings.backoff_base_s, self.settings.backoff_cap_s)
         self._limit = self.settings.batch_max_events

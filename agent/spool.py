@@ -5,7 +5,8 @@ database and is advanced in the same transaction as the insert, so a seq is neve
 twice, even across crashes. Format version 1; a newer file is refused rather than misread.
 
 Drop rules (DESIGN.md §3, "never lose an event silently"):
-- overflow: past `max_events` the oldest are deleted, because the newest say most about now,
+- overflow: past `max_bytes` of stored events the oldest are deleted, because the newest say most
+  about now,
   and an `events_dropped` lifecycle event records the seq range and the count; when an earlier
   drop notice is among the deleted, the new range also covers the range it recorded, so no
   record of a loss is ever lost (the range is then an envelope: any seq in it the collector
@@ -31,6 +32,9 @@ from typing import Literal
 from commaudit.v1 import events_pb2
 
 FORMAT_VERSION = 1
+NOTICE_RESERVE_BYTES = 1024
+"""Kept free under the bound for the drop notice that records an overflow."""
+MIN_MAX_BYTES = 4 * NOTICE_RESERVE_BYTES
 
 
 @dataclass(frozen=True)
@@ -67,13 +71,13 @@ class SpoolError(RuntimeError):
 class Spool:
     """Thread-safe: the scan loop appends while the sender reads and acknowledges."""
 
-    def __init__(self, path: Path, max_events: int, loss_notice: LossNotice) -> None:
-        if max_events < 2:
+    def __init__(self, path: Path, max_bytes: int, loss_notice: LossNotice) -> None:
+        if max_bytes < MIN_MAX_BYTES:
             raise ValueError(
-                "max_events must be at least 2 (room for an event and its drop notice)"
+                f"max_bytes must be at least {MIN_MAX_BYTES} (room for events and a drop notice)"
             )
         self.path = path
-        self.max_events = max_events
+        self.max_bytes = max_bytes
         self._loss_notice = loss_notice
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +91,13 @@ class Spool:
         self._db.executescript(_SCHEMA)
         self._check_format()
         self.spool_id = self._identity()
+        self._bytes = self._stored_bytes()
+
+    def _stored_bytes(self) -> int:
+        """Bytes of events in the outbox; kept in memory after this, so appends stay O(1)."""
+        return int(
+            self._db.execute("SELECT coalesce(sum(length(body)), 0) FROM outbox").fetchone()[0]
+        )
 
     def _check_format(self) -> None:
         version = self._meta("format", default=FORMAT_VERSION)
@@ -121,41 +132,53 @@ class Spool:
                 self._enforce_bound()
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
             return seqs
+
+    def _rollback(self) -> None:
+        self._db.execute("ROLLBACK")
+        self._bytes = self._stored_bytes()
 
     def _insert(self, event: events_pb2.Event, loss: Loss | None = None) -> int:
         seq = self._meta("last_seq") + 1
         event.seq = seq
+        body = event.SerializeToString()
         self._db.execute(
             "INSERT INTO outbox VALUES (?, ?, ?, ?)",
-            (seq, event.SerializeToString(), loss and loss.first_seq, loss and loss.count),
+            (seq, body, loss and loss.first_seq, loss and loss.count),
         )
         self._set_meta("last_seq", seq)
+        self._bytes += len(body)
         return seq
 
     def _record_loss(self, loss: Loss) -> None:
         self._insert(self._loss_notice(loss), loss)
 
     def _enforce_bound(self) -> None:
-        depth = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
-        excess = depth - self.max_events + 1  # +1: room for the drop notice itself
-        if excess <= 0:
+        """Past the bound, delete the oldest events until the rest and a drop notice fit."""
+        to_free = self._bytes - (self.max_bytes - NOTICE_RESERVE_BYTES)
+        if to_free <= 0:
             return
-        first, last, notices, carried = self._db.execute(
-            "SELECT min(coalesce(loss_first, seq)), max(seq), count(loss_first),"
-            " coalesce(sum(loss_count), 0)"
-            " FROM (SELECT * FROM outbox ORDER BY seq LIMIT ?)",
-            (excess,),
-        ).fetchone()
-        self._db.execute(
-            "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)",
-            (excess,),
+        freed, first, last, deleted, notices, carried = 0, None, 0, 0, 0, 0
+        rows = self._db.execute(
+            "SELECT seq, length(body), loss_first, loss_count FROM outbox ORDER BY seq"
         )
-        self._set_meta("dropped", self._meta("dropped") + excess - notices)
-        reason = f"spool full ({self.max_events} events)"
-        self._record_loss(Loss("dropped", first, last, excess - notices + carried, reason))
+        for seq, size, loss_first, loss_count in rows:
+            first = min(first, loss_first or seq) if first is not None else (loss_first or seq)
+            last, freed, deleted = seq, freed + size, deleted + 1
+            if loss_first is not None:
+                notices, carried = notices + 1, carried + (loss_count or 0)
+            if freed >= to_free:
+                break
+        rows.close()
+        if first is None:
+            return
+        self._db.execute("DELETE FROM outbox WHERE seq <= ?", (last,))
+        self._bytes -= freed
+        self._set_meta("dropped", self._meta("dropped") + deleted - notices)
+        reason = f"spool full ({self.max_bytes} bytes)"
+        self._record_loss(Loss("dropped", first, last, deleted - notices + carried, reason))
 
     def renumber_after(self, floor_seq: int, reason: str) -> None:
         """Give every unsent event a new seq above `floor_seq`, oldest first, and record it."""
@@ -164,6 +187,7 @@ class Spool:
             try:
                 rows = self._db.execute("SELECT seq, body FROM outbox ORDER BY seq").fetchall()
                 self._db.execute("DELETE FROM outbox")
+                self._bytes = 0
                 self._set_meta("last_seq", floor_seq)
                 for _, body in rows:
                     self._insert(events_pb2.Event.FromString(body))
@@ -171,7 +195,7 @@ class Spool:
                 self._record_loss(Loss("reset", first, last, len(rows), reason))
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
 
     def pending(self, limit: int) -> list[events_pb2.Event]:
@@ -185,8 +209,21 @@ class Spool:
     def ack(self, acked_seq: int) -> int:
         """Forget every event with seq <= acked_seq (the collector stored it); returns how many."""
         with self._lock:
-            cursor = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (acked_seq,))
-            return cursor.rowcount
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                (size,) = self._db.execute(
+                    "SELECT coalesce(sum(length(body)), 0) FROM outbox WHERE seq <= ?",
+                    (acked_seq,),
+                ).fetchone()
+                deleted = self._db.execute(
+                    "DELETE FROM outbox WHERE seq <= ?", (acked_seq,)
+                ).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            self._bytes -= int(size)
+            return deleted
 
     def set_aside(self, seqs: Sequence[int], reason: str, now: float) -> None:
         """Move events the collector refused to `rejected` and record the loss (drop rule 2)."""
@@ -199,16 +236,24 @@ class Spool:
                         " WHERE seq = ?",
                         (reason, now, seq),
                     )
-                    self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+                    row = self._db.execute(
+                        "DELETE FROM outbox WHERE seq = ? RETURNING length(body)", (seq,)
+                    ).fetchone()
+                    self._bytes -= row[0] if row else 0
                 self._record_loss(Loss("rejected", min(seqs), max(seqs), len(seqs), reason))
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
 
     def depth(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def stored_bytes(self) -> int:
+        """Bytes of unsent events, the quantity `max_bytes` bounds."""
+        with self._lock:
+            return self._bytes
 
     def dropped(self) -> int:
         """Events lost to overflow since this spool was created."""

@@ -1,6 +1,7 @@
 """`commaudit`: the analysts' and admins' CLI. Thin commands over functions tests call directly.
 
-One `report` group now; more command groups (enrollment, restrictions, imports) join it later.
+Groups: `report` (analytics, reading DuckDB) and `enroll-token`, `device` (admin.commands, calls
+to the collector's AdminService); restrictions and imports join them later.
 Every input error ends with one precise line on stderr and exit status 2, the status a shell
 script can tell from a report that ran and found nothing.
 """
@@ -16,6 +17,7 @@ from typing import Annotated
 import duckdb
 import typer
 
+from admin.commands import device_app, enroll_token_app
 from analytics.output import FORMATS, render
 from analytics.report_files import list_reports
 from analytics.run import ReportResult, run_report
@@ -28,6 +30,8 @@ app = typer.Typer(
 )
 report_app = typer.Typer(help="Run the policy reports.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
+app.add_typer(enroll_token_app, name="enroll-token")
+app.add_typer(device_app, name="device")
 
 # DuckDB's words when another process (the collector) holds the file (DESIGN.md §5, measured).
 _LOCK_MESSAGES = ("Could not set lock on file", "Conflicting lock")

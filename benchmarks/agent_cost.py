@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import psutil
-from collector_process import start_collector
+from collector_process import enrollment_token, init_collector, start_collector
 
 BIN = Path(sys.executable).parent
 
@@ -42,10 +42,17 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        collector, address = start_collector(tmp / "c.duckdb")
+        state = tmp / "collector"
+        init_collector(state)
+        token = enrollment_token(state)
+        collector, address = start_collector(state)
+        subprocess.run(
+            [str(BIN / "commaudit-agent"), "enroll", "--collector", address, "--token", token,
+             "--ca-file", str(state / "tls" / "ca.pem"), "--state-dir", str(tmp / "agent")],
+            check=True,
+        )  # fmt: skip
         agent = subprocess.Popen(
-            [str(BIN / "commaudit-agent"), "run", "--collector", address, "--plaintext",
-             "--device-id", "bench", "--state-dir", str(tmp / "agent")],
+            [str(BIN / "commaudit-agent"), "run", "--state-dir", str(tmp / "agent")],
         )  # fmt: skip
         try:
             time.sleep(args.settle)

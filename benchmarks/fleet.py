@@ -1,7 +1,8 @@
 """A fleet of agents reporting every 10 s to one collector: does it keep up, and how fast is an ack?
 
-Simulates --agents devices (many per channel, as many devices sit behind few connections in a
-load test) each sending a small Report on a fixed 10 s schedule with a random phase: a heartbeat
+Simulates --agents enrolled devices (registered before the collector starts, each with its own
+credential; many per TLS channel, as many devices sit behind few connections in a load test)
+each sending a small Report on a fixed 10 s schedule with a random phase: a heartbeat
 with two running sessions and, one time in five, an app_started. Latency is measured from send
 to acknowledgement (after commit). The collector runs as the installed console script; its CPU
 and RSS are sampled over the steady window. Baseline in the same run: the offered rate, which a
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import grpc
 import psutil
-from collector_process import start_collector
+from collector_process import ca_credentials, init_collector, register_devices, start_collector
 
 from commaudit.v1 import agent_service_pb2, events_pb2
 
@@ -33,9 +34,9 @@ REPORT = "/commaudit.v1.AgentService/Report"
 class Agent:
     """One simulated device: its own seq, sessions and schedule."""
 
-    def __init__(self, index: int, rng: random.Random) -> None:
-        self.device_id = f"fleet-{index:05d}"
-        self.metadata = (("commaudit-device-id", self.device_id),)
+    def __init__(self, device_id: str, credential: str, rng: random.Random) -> None:
+        self.device_id = device_id
+        self.metadata = (("authorization", f"Bearer {credential}"),)
         self.spool_id = str(uuid.uuid4())
         self.sessions = [str(uuid.uuid4()), str(uuid.uuid4())]
         self.phase = rng.uniform(0, INTERVAL_S)
@@ -88,15 +89,26 @@ async def run_agent(agent: Agent, call: grpc.aio.UnaryUnaryMultiCallable, start:
         due += INTERVAL_S  # a fixed schedule: a slow ack does not lower the offered load
 
 
-async def drive(address: str, args: argparse.Namespace, results: Results) -> float:
+async def drive(
+    address: str,
+    ca_pem: bytes,
+    credentials: dict[str, str],
+    args: argparse.Namespace,
+    results: Results,
+) -> float:
     rng = random.Random(7)
-    channels = [grpc.aio.insecure_channel(address) for _ in range(args.channels)]
+    tls = grpc.ssl_channel_credentials(ca_pem)
+    # Distinct options give each channel its own connection (grpc shares identical ones).
+    channels = [
+        grpc.aio.secure_channel(address, tls, options=[("commaudit.bench.channel", i)])
+        for i in range(args.channels)
+    ]
     calls = [
         ch.unary_unary(REPORT, request_serializer=None,
                        response_deserializer=agent_service_pb2.ReportResponse.FromString)
         for ch in channels
     ]  # fmt: skip
-    agents = [Agent(i, rng) for i in range(args.agents)]
+    agents = [Agent(device, credential, rng) for device, credential in credentials.items()]
     start = time.monotonic()
     end = start + args.seconds
     await asyncio.gather(*(run_agent(agent, calls[i % len(calls)], start, end, results, rng)
@@ -119,11 +131,14 @@ def main() -> None:
     args = parser.parse_args()
     results = Results()
     with tempfile.TemporaryDirectory() as tmp:
-        collector, address = start_collector(Path(tmp) / "fleet.duckdb")
+        state = Path(tmp) / "collector"
+        init_collector(state)
+        credentials = register_devices(state, [f"fleet-{i:05d}" for i in range(args.agents)])
+        collector, address = start_collector(state)
         try:
             watched = psutil.Process(collector.pid)
             cpu0, own0 = cpu_seconds(watched), time.process_time()
-            elapsed = asyncio.run(drive(address, args, results))
+            elapsed = asyncio.run(drive(address, ca_credentials(state), credentials, args, results))
             cpu_share = (cpu_seconds(watched) - cpu0) / elapsed * 100
             own_share = (time.process_time() - own0) / elapsed * 100
             rss = watched.memory_info().rss / 2**20

@@ -3,9 +3,10 @@
 Floor (same run, same batches): parse each serialized ReportRequest, plan it against the seq
 ledger, encode it to Arrow and commit it into a fresh DuckDB file, grouped as the writer groups,
 with no gRPC and no threads. End to end: the installed `commaudit-collector` on 127.0.0.1 and
---devices agent threads, each with one Report in flight (as real agents), sending pre-serialized
-batches, timed from the first send to the last acknowledgement. Target: end to end >= 50% of
-the floor. Client and server share this machine's cores, so the ratio is conservative.
+--devices enrolled agent threads over TLS, each with one Report in flight (as real agents),
+sending pre-serialized batches, timed from the first send to the last acknowledgement.
+Target: end to end >= 50% of the floor. Client and server share this machine's cores, so the
+ratio is conservative.
 
     python benchmarks/ingest.py [--devices 8] [--batches 40] [--batch-size 500]
 """
@@ -20,7 +21,7 @@ import uuid
 from pathlib import Path
 
 import grpc
-from collector_process import start_collector
+from collector_process import ca_credentials, init_collector, register_devices, start_collector
 
 from collector.encode import encode_events
 from collector.store import Store
@@ -85,12 +86,16 @@ def floor(work: dict[str, list[bytes]], db: Path, group_events: int) -> float:
 
 
 def end_to_end(work: dict[str, list[bytes]], tmp: Path) -> tuple[float, list[float]]:
+    state = tmp / "collector"
+    init_collector(state)
+    credentials = register_devices(state, list(work))
     # Capacity, not policy: the per-device rate limit is lifted so the writer is what is measured.
-    collector, address = start_collector(tmp / "e2e.duckdb", "--device-events-per-s", "1e9")
+    collector, address = start_collector(state, "--device-events-per-s", "1e9")
     latencies: list[float] = []
     total = sum(count_events(raws) for raws in work.values())
     try:
-        channel = grpc.insecure_channel(address)
+        tls = grpc.ssl_channel_credentials(ca_credentials(state))
+        channel = grpc.secure_channel(address, tls)
         report = channel.unary_unary(
             REPORT,
             request_serializer=None,  # the batches are already bytes, as an agent's spool holds
@@ -101,7 +106,8 @@ def end_to_end(work: dict[str, list[bytes]], tmp: Path) -> tuple[float, list[flo
         def agent(device: str, raws: list[bytes]) -> None:
             for raw in raws:
                 t0 = time.perf_counter()
-                report(raw, metadata=(("commaudit-device-id", device),), timeout=60)
+                auth = (("authorization", f"Bearer {credentials[device]}"),)
+                report(raw, metadata=auth, timeout=60)
                 latencies.append(time.perf_counter() - t0)
 
         threads = [threading.Thread(target=agent, args=item) for item in work.items()]

@@ -19,12 +19,14 @@ import typer
 
 from collector.admission import AdmissionLimits
 from collector.server import ConfigError, check_transport, parse_listen, start_server
+from collector.state_dir import AlreadyInitialised, StateDir, initialise
+from collector.tls import TlsError, default_hostnames, load_server_tls
 
 log = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-app = typer.Typer(add_completion=False, no_args_is_help=True)
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 
 
 @app.callback()
@@ -32,17 +34,83 @@ def collector() -> None:
     """The commaudit collector: receives agents' events and stores them in DuckDB."""
 
 
+StateDirOption = Annotated[
+    Path,
+    typer.Option(
+        "--state-dir",
+        envvar="COMMAUDIT_COLLECTOR_STATE_DIR",
+        help="Directory holding the database, TLS material and admin connection file.",
+    ),
+]
+
+
+@app.command()
+def init(
+    state_dir: StateDirOption,
+    hostname: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--hostname",
+            help="Name or address agents use to reach the collector (repeatable); default:"
+            " localhost, 127.0.0.1, ::1 and this machine's names.",
+        ),
+    ] = None,
+    advertise: Annotated[
+        str,
+        typer.Option("--advertise", help="HOST:PORT written into the admin connection file."),
+    ] = "localhost:50051",
+    ca_cert: Annotated[
+        Path | None,
+        typer.Option("--ca-cert", help="The organisation's CA (PEM), instead of a new one."),
+    ] = None,
+    server_cert: Annotated[
+        Path | None, typer.Option("--server-cert", help="Server certificate issued by --ca-cert.")
+    ] = None,
+    server_key: Annotated[
+        Path | None, typer.Option("--server-key", help="Its unencrypted PEM private key.")
+    ] = None,
+) -> None:
+    """Create the state directory: database, CA and server certificate, first admin credential."""
+    org_tls = None
+    if ca_cert is not None and server_cert is not None and server_key is not None:
+        org_tls = (ca_cert, server_cert, server_key)
+    elif ca_cert is not None or server_cert is not None or server_key is not None:
+        raise typer.BadParameter(
+            "give all three of --ca-cert, --server-cert and --server-key, or none",
+            param_hint="--ca-cert",
+        )
+    try:
+        parse_listen(advertise)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--advertise") from None
+    state = StateDir(state_dir)
+    try:
+        initialise(
+            state,
+            advertise=advertise,
+            hostnames=hostname or default_hostnames(),
+            org_tls=org_tls,
+        )
+    except (AlreadyInitialised, TlsError) as exc:
+        typer.echo(f"commaudit-collector: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"initialised {state.root}\n"
+        f"  CA for agents to pin:  {state.tls / 'ca.pem'}\n"
+        f"  admin connection file: {state.admin_connection} (secret; for `commaudit`)\n"
+        f"next: commaudit-collector serve --state-dir {state.root}"
+    )
+
+
 @app.command()
 def serve(
-    db: Annotated[Path, typer.Option("--db", help="DuckDB file; created if missing.")],
+    state_dir: StateDirOption,
     listen: Annotated[
         str, typer.Option("--listen", help="HOST:PORT to listen on; port 0 picks a free port.")
     ] = "127.0.0.1:50051",
     plaintext: Annotated[
         bool,
-        typer.Option(
-            "--plaintext", help="Serve without TLS (loopback only, until enrollment brings TLS)."
-        ),
+        typer.Option("--plaintext", help="Serve without TLS (loopback addresses only)."),
     ] = False,
     port_file: Annotated[
         Path | None,
@@ -66,34 +134,47 @@ def serve(
         check_transport(parse_listen(listen)[0], plaintext)
     except ConfigError as exc:
         raise typer.BadParameter(str(exc), param_hint="--listen/--plaintext") from None
-    check_db_path(db)
+    state = StateDir(state_dir)
+    check_state_dir(state)
+    if not plaintext:
+        try:
+            load_server_tls(state.tls)
+        except TlsError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--state-dir") from None
     try:
         admission = AdmissionLimits(
             device_events_per_s=device_rate, min_free_bytes=min_free_mb * 2**20
         )
-        asyncio.run(_serve(db, listen, plaintext, port_file, admission))
+        asyncio.run(_serve(state, listen, plaintext, port_file, admission))
     except (OSError, duckdb.Error) as exc:
         typer.echo(f"commaudit-collector: cannot start: {exc}", err=True)
         raise typer.Exit(1) from None
 
 
-def check_db_path(db: Path) -> None:
-    """The database's directory must exist and be writable (DuckDB writes a WAL beside it)."""
-    directory = db.parent.resolve()
-    if db.is_dir():
-        raise typer.BadParameter(f"{db} is a directory, not a database file", param_hint="--db")
-    if not directory.is_dir():
-        raise typer.BadParameter(f"directory {directory} does not exist", param_hint="--db")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise typer.BadParameter(f"directory {directory} is not writable", param_hint="--db")
-    if db.exists() and not os.access(db, os.R_OK | os.W_OK):
-        raise typer.BadParameter(f"{db} is not readable and writable", param_hint="--db")
+def check_state_dir(state: StateDir) -> None:
+    """The directory must exist and be writable (DuckDB writes a WAL beside its file)."""
+    hint = "--state-dir"
+    if not state.root.is_dir():
+        raise typer.BadParameter(
+            f"{state.root} does not exist (create it with 'commaudit-collector init')",
+            param_hint=hint,
+        )
+    if not os.access(state.root, os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"{state.root} is not writable", param_hint=hint)
+    if state.db.is_dir():
+        raise typer.BadParameter(f"{state.db} is a directory, not a database", param_hint=hint)
+    if state.db.exists() and not os.access(state.db, os.R_OK | os.W_OK):
+        raise typer.BadParameter(f"{state.db} is not readable and writable", param_hint=hint)
 
 
 async def _serve(
-    db: Path, listen: str, plaintext: bool, port_file: Path | None, admission: AdmissionLimits
+    state: StateDir,
+    listen: str,
+    plaintext: bool,
+    port_file: Path | None,
+    admission: AdmissionLimits,
 ) -> None:
-    server = await start_server(db, listen, plaintext=plaintext, admission_limits=admission)
+    server = await start_server(state.root, listen, plaintext=plaintext, admission_limits=admission)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -101,7 +182,8 @@ async def _serve(
     try:
         if port_file is not None:
             write_port_file(port_file, server.port)
-        typer.echo(f"listening on {server.address}, database {db}")
+        transport = "TLS" if server.tls else "plaintext"
+        typer.echo(f"listening on {server.address} ({transport}), database {state.db}")
         await stop.wait()
         log.info("stopping: finishing in-flight reports and committing the queue")
     finally:

@@ -1,38 +1,74 @@
-"""Which device is calling.
+"""Who is calling: a device or an operator, proven by the credential it was given.
 
-This is the pre-enrollment stand-in: the device names itself in the gRPC metadata
-`commaudit-device-id`, which is only acceptable because the server refuses plaintext except on a
-loopback address (server.py), i.e. callers on the collector's own machine. Enrollment (the next
-issue, DESIGN.md §4) replaces it: the device id will come from the verified client certificate
-(or device key) of a TLS connection, and a revoked or unknown device will be refused here with
-UNAUTHENTICATED. The payload's own `device_id` is never trusted for identity (validate.py).
+The collector keeps every credential's digest in memory (loaded from the database at start,
+updated as devices enroll and are revoked), so checking a call costs one SHA-256 and a dict
+lookup, not a query on the writer's connection. The device id of a Report comes from here and
+nowhere else: an event whose payload names another device is refused (validate.py).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-DEVICE_ID_METADATA_KEY = "commaudit-device-id"
+from collector.credentials import (
+    DEVICE_PREFIX,
+    OPERATOR_PREFIX,
+    Unauthenticated,
+    bearer,
+    matches,
+    parse,
+)
 
-# Safe in file names, log lines and SQL literals alike; the length matches Limits.max_id_chars.
-_DEVICE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+Metadata = Iterable[tuple[str, str | bytes]] | None
 
 
-class Unauthenticated(Exception):
-    """The caller did not say, or said unusably, which device it is."""
+class DeviceKeys:
+    """device_id -> (key digest, revoked); thread-safe (enrollment runs off the event loop)."""
+
+    def __init__(self, keys: Mapping[str, tuple[bytes, bool]]) -> None:
+        self._keys = dict(keys)
+        self._lock = threading.Lock()
+
+    def authenticate(self, metadata: Metadata) -> str:
+        """The calling device's id; Unauthenticated if unknown, revoked or malformed."""
+        device_id, secret = parse(bearer(metadata), DEVICE_PREFIX)
+        entry = self._keys.get(device_id)
+        if entry is None or not matches(secret, entry[0]):
+            raise Unauthenticated("unknown device credential")
+        if entry[1]:
+            raise Unauthenticated(f"device {device_id} has been revoked")
+        return device_id
+
+    def add(self, device_id: str, key_sha256: bytes) -> None:
+        with self._lock:
+            self._keys[device_id] = (key_sha256, False)
+
+    def revoke(self, device_id: str) -> None:
+        with self._lock:
+            key, _ = self._keys[device_id]
+            self._keys[device_id] = (key, True)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
-def device_from_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
-    """The caller's device id from its invocation metadata."""
-    values = [value for key, value in metadata or () if key == DEVICE_ID_METADATA_KEY]
-    if not values:
-        raise Unauthenticated(f"no device identity: metadata {DEVICE_ID_METADATA_KEY!r} missing")
-    if len(values) > 1:
-        raise Unauthenticated(f"metadata {DEVICE_ID_METADATA_KEY!r} given {len(values)} times")
-    value = values[0]
-    if isinstance(value, bytes) or not _DEVICE_ID.fullmatch(value):
-        raise Unauthenticated(
-            f"metadata {DEVICE_ID_METADATA_KEY!r} must be 1-128 characters of A-Z a-z 0-9 . _ -"
-        )
-    return value
+@dataclass(frozen=True)
+class Operator:
+    operator_id: str
+    role: str  # admin | analyst | director
+
+
+class OperatorKeys:
+    """operator_id -> (key digest, role)."""
+
+    def __init__(self, keys: Mapping[str, tuple[bytes, str]]) -> None:
+        self._keys = dict(keys)
+
+    def authenticate(self, metadata: Metadata) -> Operator:
+        operator_id, secret = parse(bearer(metadata), OPERATOR_PREFIX)
+        entry = self._keys.get(operator_id)
+        if entry is None or not matches(secret, entry[0]):
+            raise Unauthenticated("unknown operator credential")
+        return Operator(operator_id, entry[1])

@@ -1,10 +1,9 @@
-"""The collector process's parts wired together: Store, Ingestor, AgentService, gRPC server.
+"""The collector process's parts wired together: Store, Ingestor, the two services, gRPC server.
 
-Transport policy (DESIGN.md §4): TLS by default, plaintext only when explicitly asked for and
-only on a loopback address. TLS arrives with enrollment (next issue), so for now a start without
-plaintext is refused with a message that says what to do. Stopping is ordered so that nothing
-acknowledged is lost and nothing queued is dropped: stop taking RPCs (in-flight ones get a
-grace period), drain and commit the ingest queue, then checkpoint and close the database.
+Transport policy (DESIGN.md §4): TLS by default, with the state directory's certificate (tls.py);
+plaintext only when explicitly asked for and only on a loopback address. Stopping is ordered so
+that nothing acknowledged is lost and nothing queued is dropped: stop taking RPCs (in-flight ones
+get a grace period), drain and commit the ingest queue, then checkpoint and close the database.
 """
 
 from __future__ import annotations
@@ -18,11 +17,17 @@ from pathlib import Path
 
 import grpc
 
+from collector.admin_service import AdminService
 from collector.admission import Admission, AdmissionLimits
+from collector.enrollment import device_keys, operator_keys
+from collector.identity import DeviceKeys, OperatorKeys
 from collector.ingest import IngestLimits, Ingestor
 from collector.service import AgentService, rpc_handlers
+from collector.state_dir import StateDir
 from collector.store import Store
+from collector.tls import ServerTls, load_server_tls
 from collector.validate import Limits
+from commaudit.v1 import admin_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +45,24 @@ class CollectorServer:
     """A running collector; stop() it (it is not restartable)."""
 
     def __init__(
-        self, server: grpc.aio.Server, ingestor: Ingestor, store: Store, host: str, port: int
+        self,
+        server: grpc.aio.Server,
+        ingestor: Ingestor,
+        store: Store,
+        host: str,
+        port: int,
+        tls: ServerTls | None,
+        device_keys: DeviceKeys,
     ):
         self.host = host
         self.port = port
         """The bound port (the one chosen by the OS when asked for port 0)."""
         self.store = store
         self.ingestor = ingestor
+        self.tls = tls
+        """None when serving plaintext on loopback."""
+        self.device_keys = device_keys
+        """The credentials checked on every call; enrollment adds to them."""
         self._server = server
         self._stopped = False
 
@@ -66,7 +82,7 @@ class CollectorServer:
 
 
 async def start_server(
-    store_path: str | os.PathLike[str],
+    state_dir: str | os.PathLike[str],
     listen: str,
     *,
     plaintext: bool = False,
@@ -75,12 +91,18 @@ async def start_server(
     admission_limits: AdmissionLimits | None = None,
     store_factory: Callable[[Path], Store] = Store,
 ) -> CollectorServer:
-    """Open the store and serve AgentService on `listen` (HOST:PORT, port 0 allowed)."""
+    """Open the store and serve AgentService and AdminService on `listen` (HOST:PORT, port 0
+    allowed), over TLS from the state directory unless `plaintext` (loopback only)."""
     host, port = parse_listen(listen)
     check_transport(host, plaintext)
-    store = await asyncio.to_thread(store_factory, Path(store_path))
+    state = StateDir(Path(state_dir))
+    tls = None if plaintext else await asyncio.to_thread(load_server_tls, state.tls)
+    state.root.mkdir(parents=True, exist_ok=True)
+    store = await asyncio.to_thread(store_factory, state.db)
     ingestor: Ingestor | None = None
     try:
+        devices = DeviceKeys(store.transaction(device_keys))
+        operators = OperatorKeys(store.transaction(operator_keys))
         ingestor = Ingestor(store, ingest_limits)
         server = grpc.aio.server(
             options=[
@@ -88,18 +110,27 @@ async def start_server(
                 ("grpc.so_reuseport", 0),  # a second collector on the same port must fail
             ]
         )
-        admission = Admission(Path(store_path), admission_limits)
-        service = AgentService(ingestor, limits, admission=admission)
+        admission = Admission(state.root, admission_limits)
+        service = AgentService(ingestor, store, devices, limits, admission=admission)
         server.add_generic_rpc_handlers((rpc_handlers(service),))
-        bound = _bind(server, host, port)
+        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
+            AdminService(store, operators, devices), server
+        )
+        bound = _bind(server, host, port, tls)
         await server.start()
     except BaseException:
         if ingestor is not None:
             ingestor.close()
         store.close()
         raise
-    log.info("serving AgentService on %s:%d (plaintext, loopback)", host, bound)
-    return CollectorServer(server, ingestor, store, host, bound)
+    log.info(
+        "serving on %s:%d (%s), %d devices enrolled",
+        host,
+        bound,
+        "TLS" if tls else "plaintext, loopback",
+        len(devices),
+    )
+    return CollectorServer(server, ingestor, store, host, bound, tls, devices)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -124,19 +155,21 @@ def is_loopback(host: str) -> bool:
 
 def check_transport(host: str, plaintext: bool) -> None:
     """Plaintext only when asked for and only on loopback (DESIGN.md §4)."""
-    if not plaintext:
-        raise ConfigError("TLS is not configured yet: pass --plaintext on a loopback address")
-    if not is_loopback(host):
+    if plaintext and not is_loopback(host):
         raise ConfigError(
             f"plaintext is allowed only on a loopback address (127.0.0.0/8, ::1, localhost),"
-            f" not {host!r}: device identity is unauthenticated until enrollment"
+            f" not {host!r}: credentials would cross the network in the clear"
         )
 
 
-def _bind(server: grpc.aio.Server, host: str, port: int) -> int:
+def _bind(server: grpc.aio.Server, host: str, port: int, tls: ServerTls | None) -> int:
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        bound = int(server.add_insecure_port(address))
+        if tls is None:
+            bound = int(server.add_insecure_port(address))
+        else:
+            credentials = grpc.ssl_server_credentials([(tls.key_pem, tls.cert_pem)])
+            bound = int(server.add_secure_port(address, credentials))
     except RuntimeError as exc:  # grpc raises when the address is taken or unusable
         raise OSError(f"cannot listen on {address}: {exc}") from exc
     if bound == 0:  # older grpc reports failure as port 0

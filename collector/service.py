@@ -1,10 +1,11 @@
 """AgentService over grpc.aio: protos in, domain calls, protos and status codes out.
 
 Thin on purpose (STYLE.md 4): identity.py says who calls, validate.py what is wrong, ingest.py
-stores and acknowledges. What is left here is the status code for each refusal, chosen so the
-agent knows what to do (agent/sender.py):
+stores and acknowledges, enrollment.py turns a token into a device. What is left here is the
+status code for each refusal, chosen so the agent knows what to do (agent/sender.py):
 
-- UNAUTHENTICATED: no usable device identity; an operator must act.
+- UNAUTHENTICATED: a missing, unknown or revoked device credential; an unknown, used or expired
+  enrollment token. An operator must act.
 - PERMISSION_DENIED: an event names another device; a device may not speak for another.
 - INVALID_ARGUMENT: the validator's message (field path first); trailing metadata
   `commaudit-rejected-seq` names the offending event, so the agent sets that one aside and records
@@ -25,12 +26,16 @@ import time
 from collections.abc import Callable
 from typing import NoReturn
 
+import duckdb
 import grpc
 from google.protobuf.message import DecodeError
 
 from collector.admission import Admission
-from collector.identity import Unauthenticated, device_from_metadata
+from collector.credentials import Unauthenticated
+from collector.enrollment import DeviceGrant, redeem_token
+from collector.identity import DeviceKeys
 from collector.ingest import CommitFailed, Ingestor, IngestorClosed, Overloaded
+from collector.store import Store
 from collector.validate import (
     ForeignDevice,
     InvalidReport,
@@ -39,6 +44,14 @@ from collector.validate import (
     validate_spool_id,
 )
 from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc
+
+OWNERSHIP = {
+    "employer": agent_service_pb2.OWNERSHIP_EMPLOYER,
+    "personal": agent_service_pb2.OWNERSHIP_PERSONAL,
+}
+MAX_TOKEN_CHARS = 256
+MAX_HOSTNAME_CHARS = 253  # DNS
+MAX_OS_CHARS = 32
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +68,20 @@ def now_ms() -> int:
 
 
 class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
-    """Report answers only after the commit; the other RPCs arrive with later issues."""
+    """Enroll makes a device; Report answers only after the commit; GetConfig comes later."""
 
     def __init__(
         self,
         ingestor: Ingestor,
+        store: Store,
+        device_keys: DeviceKeys,
         limits: Limits | None = None,
         clock: Callable[[], int] = now_ms,
         admission: Admission | None = None,
     ) -> None:
         self._ingestor = ingestor
+        self._store = store
+        self._device_keys = device_keys
         self._limits = limits or Limits()
         self._clock = clock
         self._admission = admission
@@ -73,7 +90,7 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
         self, request: agent_service_pb2.ReportRequest, context: grpc.aio.ServicerContext
     ) -> agent_service_pb2.ReportResponse:
         try:
-            device_id = device_from_metadata(context.invocation_metadata())
+            device_id = self._device_keys.authenticate(context.invocation_metadata())
             validate_spool_id(request.spool_id)
             validate_batch(request.events, device_id, self._clock(), self._limits)
             if self._admission is not None:
@@ -106,7 +123,50 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
     async def Enroll(
         self, request: agent_service_pb2.EnrollRequest, context: grpc.aio.ServicerContext
     ) -> agent_service_pb2.EnrollResponse:
-        await abort(context, grpc.StatusCode.UNIMPLEMENTED, "Enroll arrives with enrollment")
+        """Spend a one-time token on a new device and hand back its credential (once)."""
+        for name, value, most in (
+            ("token", request.token, MAX_TOKEN_CHARS),
+            ("hostname", request.hostname, MAX_HOSTNAME_CHARS),
+            ("os", request.os, MAX_OS_CHARS),
+            ("agent_version", request.agent_version, self._limits.max_version_chars),
+        ):
+            if len(value) > most:
+                await abort(
+                    context,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"{name}: {len(value)} characters, at most {most} allowed",
+                )
+
+        def redeem(con: duckdb.DuckDBPyConnection) -> DeviceGrant:
+            return redeem_token(
+                con,
+                request.token,
+                hostname=request.hostname,
+                os=request.os,
+                agent_version=request.agent_version,
+                now_ms=self._clock(),
+            )
+
+        try:
+            grant = await asyncio.to_thread(self._store.transaction, redeem)
+        except Unauthenticated as exc:
+            log.info("enrollment from %s refused: %s", context.peer(), exc)
+            await abort(context, grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        self._device_keys.add(grant.device_id, grant.key_sha256)
+        log.info(
+            "enrolled device %s (%s, %s) from %s",
+            grant.device_id,
+            grant.org,
+            grant.ownership,
+            context.peer(),
+        )
+        return agent_service_pb2.EnrollResponse(
+            device_id=grant.device_id,
+            device_credential=grant.credential,
+            org=grant.org,
+            ownership=OWNERSHIP[grant.ownership],
+            employee_id=grant.employee_id,
+        )
 
     async def GetConfig(
         self, request: agent_service_pb2.GetConfigRequest, context: grpc.aio.ServicerContext

@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -23,6 +24,8 @@ from collector.ledger import DeviceState, DeviceUpdate, Gap, Plan, SeqLedger
 from collector.schema import apply_migrations
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # The Arrow table is cast on the way in: UUIDs travel as text (encode.py).
 _INSERT_EVENTS = """
@@ -100,6 +103,20 @@ class Store:
             except BaseException:
                 _rollback(con)
                 raise
+
+    def transaction(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work` in one transaction on the writer connection (enrollment, revocation,
+        audit rows): it waits for a group commit under way, and commits or rolls back whole."""
+        with self._lock:
+            con = self._connection()
+            con.execute("BEGIN TRANSACTION")
+            try:
+                result = work(con)
+                con.execute("COMMIT")
+            except BaseException:
+                _rollback(con)
+                raise
+            return result
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection for reading the same database; it closes when the Store does."""

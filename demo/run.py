@@ -1,19 +1,19 @@
 """The whole path on this machine: collector, a real agent, simulated devices, the usage report.
 
 Run by `make demo`. Everything lives in ./demo-output (recreated each run) and talks only to
-127.0.0.1. Steps: start the collector with an embedded DuckDB file; start the agent, which scans
-this machine's processes; start a stand-in app (a copy of `sleep` named `thunderbird`) so that
-the agent has something to find even on a bare machine; deliver a simulated week from five City
-and Library devices; stop everything cleanly; print the usage report for all devices, then for
-this machine alone.
+127.0.0.1. Steps: initialise the collector (embedded DuckDB file, its own CA and TLS certificate,
+an admin credential) and start it; as the admin, make a one-time enrollment token and enroll
+this machine's agent with it; start the agent, which scans this machine's processes; start a
+stand-in app (a copy of `sleep` named `thunderbird`) so that the agent has something to find even
+on a bare machine; enroll five simulated City and Library devices and deliver a week from each;
+list the enrolled devices; stop everything cleanly; print the usage report for all devices, then
+for this machine alone.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -55,27 +55,57 @@ def stop(process: subprocess.Popen[bytes], name: str) -> None:
         sys.exit(f"{name} exited with {code}; see {OUT}/{name}.log")
 
 
+def command(*argv: str) -> str:
+    """Run one of the installed commands, echoing it; its stdout (it must succeed)."""
+    print(f"    $ {' '.join(argv)}")
+    result = subprocess.run(
+        [str(BIN / argv[0]), *argv[1:]], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        sys.exit(f"{argv[0]} failed ({result.returncode}):\n{result.stderr}")
+    return result.stdout
+
+
 def main() -> None:
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir()
-    db = OUT / "commaudit.duckdb"
-    this_device = (
-        re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname().split(".")[0]) or "this-machine"
-    )
+    state = OUT / "collector"
+    db = state / "commaudit.duckdb"
+    ca = state / "tls" / "ca.pem"
+    connection = state / "admin-connection.json"
 
-    say(f"starting the collector (embedded DuckDB file {db})")
+    say("initialising the collector: database, its own CA and TLS certificate, an admin")
+    for line in command("commaudit-collector", "init", "--state-dir", str(state)).splitlines():
+        print(f"    {line}")
+    say("starting the collector (TLS on 127.0.0.1, embedded DuckDB)")
     collector = start(
-        [str(BIN / "commaudit-collector"), "serve", "--db", str(db), "--listen", "127.0.0.1:0",
-         "--plaintext", "--port-file", str(OUT / "collector.port")],
+        [str(BIN / "commaudit-collector"), "serve", "--state-dir", str(state),
+         "--listen", "127.0.0.1:0", "--port-file", str(OUT / "collector.port")],
         OUT / "collector.log",
     )  # fmt: skip
     address = f"127.0.0.1:{wait_for_port(OUT / 'collector.port', collector, OUT / 'collector.log')}"
     print(f"    listening on {address}")
+    admin = ("--connection", str(connection), "--collector", address)
+
+    def new_token(org: str, ownership: str) -> str:
+        return command(
+            "commaudit", "enroll-token", "create", "--org", org, "--ownership", ownership,
+            "--expires", "1h", *admin,
+        ).strip()  # fmt: skip
+
+    say("enrolling this machine's agent: the admin makes a one-time token, the device uses it")
+    token = new_token("city", "employer")
+    print(f"    token: {token[:22]}... (one use, expires in 1 hour)")
+    enrolled = command(
+        "commaudit-agent", "enroll", "--collector", address, "--token", token,
+        "--ca-file", str(ca), "--state-dir", str(OUT / "agent"),
+    )  # fmt: skip
+    print(f"    {enrolled.strip()}")
+    this_device = enrolled.split(" enrolled as ")[1].split()[0]
 
     say(f"starting the agent on this machine as device '{this_device}'")
     agent = start(
-        [str(BIN / "commaudit-agent"), "run", "--collector", address, "--plaintext",
-         "--device-id", this_device, "--state-dir", str(OUT / "agent"),
+        [str(BIN / "commaudit-agent"), "run", "--state-dir", str(OUT / "agent"),
          "--scan-interval", "0.5", "--heartbeat-interval", "2"],
         OUT / "agent.log",
     )  # fmt: skip
@@ -88,11 +118,16 @@ def main() -> None:
 
     catalog = load_catalog()
     say(
-        f"delivering a simulated week from 5 City and Library devices"
+        f"enrolling 5 simulated City and Library devices and delivering a week from each"
         f" ({len(catalog.apps)}-app catalog)"
     )
-    for device, stored in simulate(catalog, address, OUT / "simulated").items():
-        print(f"    {device:<18} {stored:>6} events stored")
+    simulated = simulate(catalog, address, ca, OUT / "simulated", new_token)
+    for device, stored in simulated.items():
+        print(f"    {device:<28} {stored:>6} events stored")
+
+    say("the enrolled devices, as the admin sees them")
+    for line in command("commaudit", "device", "list", *admin).splitlines():
+        print(f"    {line}")
 
     time.sleep(3)
     say("closing the stand-in app; stopping the agent and the collector (SIGTERM: flush, drain)")

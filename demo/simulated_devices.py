@@ -1,22 +1,22 @@
 """A few simulated City and Library devices with a plausible week of communication-app use.
 
-They go through the agent's own spool and sender over real gRPC, so the demo's report rests on
-the same delivery path as a real device; only the scanning is replaced by a scripted week.
+Each is enrolled with its own one-time token and goes through the agent's own enrollment, spool
+and sender over real gRPC and TLS, so the demo's report rests on the same delivery path as a real
+device; only the scanning is replaced by a scripted week.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import grpc
-
 from agent.catalog import Catalog
 from agent.daemon import loss_notice_for
+from agent.enrollment import Enrollment, channel_for, enroll
 from agent.events import Lifecycle, heartbeat_event, lifecycle_event, transition_event
 from agent.sender import Sender
 from agent.spool import Spool
@@ -36,8 +36,10 @@ class Habit:
 @dataclass(frozen=True)
 class Persona:
     device_id: str
+    """The device's host name; the collector's id for it starts with this."""
     os_user: str
     habits: tuple[Habit, ...]
+    ownership: str = "employer"
 
 
 PERSONAS = (
@@ -53,7 +55,12 @@ PERSONAS = (
         "akim",
         (Habit("thunderbird", 360), Habit("facebook", 60, 0.7), Habit("zoom", 45, 0.3)),
     ),
-    Persona("library-ref-02", "tbrown", (Habit("gmail", 240), Habit("whatsapp", 15, 0.5))),
+    Persona(
+        "library-ref-02",
+        "tbrown",
+        (Habit("gmail", 240), Habit("whatsapp", 15, 0.5)),
+        ownership="personal",  # a personal device enrolled for business use (§3.2)
+    ),
 )
 
 
@@ -113,30 +120,39 @@ def _at(event: events_pb2.Event, when: datetime) -> events_pb2.Event:
     return event
 
 
-def deliver(persona: Persona, events: list[events_pb2.Event], collector: str, state: Path) -> int:
-    """Spool and send one device's week; returns how many events the collector acknowledged."""
-    spool = Spool(
-        state / persona.device_id / "spool.sqlite3", 100_000, loss_notice_for(persona.device_id)
-    )
-    with grpc.insecure_channel(collector) as channel:
-        sender = Sender(spool, channel, persona.device_id)
+def deliver(events: list[events_pb2.Event], state_dir: Path, enrollment: Enrollment) -> int:
+    """Spool and send one device's week over TLS; returns how many events were acknowledged."""
+    spool = Spool(state_dir / "spool.sqlite3", 64 * 2**20, loss_notice_for(enrollment.device_id))
+    with channel_for(state_dir, enrollment) as channel:
+        sender = Sender(spool, channel, enrollment.metadata)
         spool.append(events)
         if not sender.close(flush_timeout_s=60):
             raise RuntimeError(
-                f"{persona.device_id}: collector did not take the events: {sender.last_error}"
+                f"{enrollment.device_id}: collector did not take the events: {sender.last_error}"
             )
         acked = sender.acked_seq
     spool.close()
     return acked
 
 
-def simulate(catalog: Catalog, collector: str, state: Path, seed: int = 47) -> dict[str, int]:
-    """Deliver every persona's week; device id -> events stored."""
+def simulate(
+    catalog: Catalog,
+    collector: str,
+    ca_file: Path,
+    state: Path,
+    new_token: Callable[[str, str], str],
+    seed: int = 47,
+) -> dict[str, int]:
+    """Enroll each persona's device with a token from `new_token(org, ownership)`, then deliver
+    its week; device id -> events stored."""
     rng = random.Random(seed)
     end = datetime.now(UTC)
-    return {
-        persona.device_id: deliver(
-            persona, week_of_events(persona, catalog, end, rng), collector, state
-        )
-        for persona in PERSONAS
-    }
+    stored = {}
+    for persona in PERSONAS:
+        org = persona.device_id.split("-")[0]
+        token = new_token(org, persona.ownership)
+        state_dir = state / persona.device_id
+        enrollment = enroll(state_dir, collector, token, ca_file, hostname=persona.device_id)
+        events = week_of_events(replace(persona, device_id=enrollment.device_id), catalog, end, rng)
+        stored[enrollment.device_id] = deliver(events, state_dir, enrollment)
+    return stored

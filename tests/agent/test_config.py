@@ -13,7 +13,7 @@ import pytest
 from agent.config import AgentConfig, ConfigError, load_config
 
 AGENT = str(Path(sys.executable).parent / "commaudit-agent")
-SAFE = {"plaintext": True}
+SAFE: dict[str, object] = {}
 
 
 def _file(tmp_path: Path, text: str) -> Path:
@@ -23,12 +23,12 @@ def _file(tmp_path: Path, text: str) -> Path:
 
 
 def test_command_line_beats_environment_beats_file(tmp_path: Path) -> None:
-    file = _file(tmp_path, 'scan_interval_s = 5.0\ndevice_id = "from-file"\nbatch_max_events = 7\n')
-    env = {"COMMAUDIT_AGENT_DEVICE_ID": "from-env", "COMMAUDIT_AGENT_SCAN_INTERVAL_S": "3"}
+    file = _file(tmp_path, 'scan_interval_s = 5.0\ncollector = "file:1"\nbatch_max_events = 7\n')
+    env = {"COMMAUDIT_AGENT_COLLECTOR": "env:2", "COMMAUDIT_AGENT_SCAN_INTERVAL_S": "3"}
     config = load_config(file, env, {**SAFE, "scan_interval_s": 1.5})
-    assert (config.scan_interval_s, config.device_id, config.batch_max_events) == (
+    assert (config.scan_interval_s, config.collector, config.batch_max_events) == (
         1.5,
-        "from-env",
+        "env:2",
         7,
     )
 
@@ -48,8 +48,8 @@ def test_defaults_apply_where_nothing_is_set() -> None:
         ),
         ("scan_interval_s = 0\n", r"scan_interval_s: must be greater than 0"),
         ("batch_max_events = 5000\n", r"batch_max_events: must be between 1 and 1000"),
-        ('device_id = "has space"\n', r"device_id: 'has space' must be"),
-        ('collector = "10.0.0.5:50051"\n', r"collector: plaintext is allowed only to a loopback"),
+        ("spool_max_bytes = 1000\n", r"spool_max_bytes: 1000 is below the minimum 65536"),
+        ('device_id = "chosen"\n', r"device_id: unknown setting"),
         ('collector = "no-port"\n', r"collector: 'no-port' is not HOST:PORT"),
         ("[oops\n", r"agent\.toml: not valid TOML"),
     ],
@@ -61,19 +61,22 @@ def test_a_bad_file_is_refused_naming_the_file_and_the_key(
         load_config(_file(tmp_path, text), {}, SAFE)
 
 
-def test_tls_is_required_until_enrollment_brings_it() -> None:
-    with pytest.raises(ConfigError, match="plaintext: TLS arrives with enrollment"):
-        load_config(None, {}, {})
-
-
 def test_the_cli_exits_2_with_the_reason_on_bad_settings(tmp_path: Path) -> None:
     result = subprocess.run(
-        [AGENT, "run", "--plaintext", "--collector", "192.0.2.1:50051",
-         "--state-dir", str(tmp_path)],
+        [AGENT, "run", "--collector", "192.0.2.1", "--state-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 2
-    assert "plaintext is allowed only to a loopback address, not '192.0.2.1'" in result.stderr
+    assert "collector: '192.0.2.1' is not HOST:PORT" in result.stderr
+
+
+def test_run_before_enrollment_exits_1_saying_how_to_enroll(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [AGENT, "run", "--state-dir", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "this device is not enrolled" in result.stderr
+    assert "commaudit-agent enroll --collector HOST:PORT --token TOKEN" in result.stderr
 
 
 def test_scan_once_reports_a_running_app_without_sending_anything(

@@ -24,6 +24,7 @@ from agent.spool import Spool
 from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc, events_pb2
 
 OK = "ok"
+CREDENTIAL = (("authorization", "Bearer cad1.dev-1.secret"),)
 
 
 @dataclass
@@ -71,9 +72,9 @@ def collector() -> Iterator[tuple[ScriptedCollector, str]]:
 
 
 def _sender(tmp_path: Path, target: str, batch: int = 500) -> tuple[Sender, Spool]:
-    spool = Spool(tmp_path / "spool.sqlite3", 1000, loss_notice_for("dev-1"))
+    spool = Spool(tmp_path / "spool.sqlite3", 1_000_000, loss_notice_for("dev-1"))
     settings = SenderSettings(batch_max_events=batch, batch_max_delay_s=0.01, backoff_base_s=0.01)
-    return Sender(spool, grpc.insecure_channel(target), "dev-1", settings), spool
+    return Sender(spool, grpc.insecure_channel(target), CREDENTIAL, settings), spool
 
 
 def _spool_events(spool: Spool, n: int) -> None:
@@ -94,7 +95,7 @@ def test_batches_are_sent_oldest_first_and_acked_events_leave_the_spool(
     assert sender.drain() == 0.0
     assert servicer.received == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
     assert spool.depth() == 0
-    assert servicer.metadata[0]["commaudit-device-id"] == "dev-1"
+    assert servicer.metadata[0]["authorization"] == "Bearer cad1.dev-1.secret"
 
 
 def test_a_transient_failure_is_retried_and_nothing_is_lost(

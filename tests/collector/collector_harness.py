@@ -4,6 +4,8 @@ A module with a unique name (not conftest) so test files can import its types an
 test directories have no __init__.py, and every conftest in the tree is named the same.
 The collector runs its grpc.aio server on an event loop in a helper thread; tests talk to it
 through a real (synchronous) channel and stub, and read its DuckDB file through Store.cursor().
+Devices are registered with the ids the tests name (enrollment.register_device, the step Enroll
+ends with) so that stored rows are easy to state by hand; Enroll itself is tested on its own.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, TypeVar
 import grpc
 import pytest
 
+from collector.enrollment import register_device
 from collector.server import CollectorServer, start_server
 from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc, events_pb2
 
@@ -84,15 +87,36 @@ def make_batch(seqs: Sequence[int], kind: str = "app_started") -> list[events_pb
 class RunningCollector:
     """A collector served from a helper thread's event loop, with a client stub."""
 
-    def __init__(self, db: Path, **options: Any) -> None:
+    # Credentials outlive a collector: a test may restart one on the same state directory.
+    _credentials: dict[tuple[Path, str], str] = {}  # noqa: RUF012
+
+    def __init__(self, state_dir: Path, **options: Any) -> None:
+        self.state_dir = state_dir
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self.server: CollectorServer = self.run(
-            start_server(db, "127.0.0.1:0", plaintext=True, **options)
+            start_server(state_dir, "127.0.0.1:0", plaintext=True, **options)
         )
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.server.port}")
         self.stub = agent_service_pb2_grpc.AgentServiceStub(self.channel)
+
+    def credential(self, device_id: str, ownership: str = "employer") -> str:
+        """The device's credential, registering the device the first time it is asked for."""
+        key = (self.state_dir, device_id)
+        if key not in self._credentials:
+            grant = self.server.store.transaction(
+                lambda con: register_device(
+                    con, device_id, org="city", ownership=ownership, now_ms=time.time_ns() // 10**6
+                )
+            )
+            self.server.device_keys.add(grant.device_id, grant.key_sha256)
+            self._credentials[key] = grant.credential
+        return self._credentials[key]
+
+    def metadata(self, device_id: str | None) -> tuple[tuple[str, str], ...]:
+        """The call metadata of `device_id`; none at all for None."""
+        return metadata(self.credential(device_id)) if device_id is not None else ()
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
@@ -102,7 +126,7 @@ class RunningCollector:
     ) -> agent_service_pb2.ReportResponse:
         request = agent_service_pb2.ReportRequest(events=events, spool_id=spool_id)
         response: agent_service_pb2.ReportResponse = self.stub.Report(
-            request, metadata=metadata(device_id), timeout=20
+            request, metadata=self.metadata(device_id), timeout=20
         )
         return response
 
@@ -135,8 +159,8 @@ StartCollector = Callable[..., RunningCollector]
 """The start_collector fixture: start_collector(**start_server options)."""
 
 
-def metadata(device_id: str | None) -> tuple[tuple[str, str], ...]:
-    return (("commaudit-device-id", device_id),) if device_id is not None else ()
+def metadata(credential: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {credential}"),)
 
 
 def trailers(error: grpc.RpcError) -> dict[str, str]:

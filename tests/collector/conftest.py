@@ -13,12 +13,12 @@ from tests.collector.collector_harness import RunningCollector, StartCollector
 
 @pytest.fixture
 def start_collector(tmp_path: Path) -> Iterator[StartCollector]:
-    """start_collector(**start_server options) -> a RunningCollector on tmp_path/events.duckdb;
+    """start_collector(**start_server options) -> a RunningCollector on tmp_path/collector;
     every one started is stopped at teardown."""
     started: list[RunningCollector] = []
 
     def start(**options: Any) -> RunningCollector:
-        running = RunningCollector(tmp_path / "events.duckdb", **options)
+        running = RunningCollector(tmp_path / "collector", **options)
         started.append(running)
         return running
 

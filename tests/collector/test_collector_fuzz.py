@@ -15,7 +15,6 @@ from tests.collector.collector_harness import (
     RunningCollector,
     make_batch,
     make_event,
-    metadata,
 )
 
 REPORT = "/commaudit.v1.AgentService/Report"
@@ -59,7 +58,7 @@ def test_malformed_requests_get_a_precise_status_and_the_collector_keeps_serving
         @given(mutations())
         def send(raw: bytes) -> None:
             try:
-                raw_report(raw, metadata=metadata(DEVICE), timeout=10)
+                raw_report(raw, metadata=running.metadata(DEVICE), timeout=10)
                 seen.add(grpc.StatusCode.OK)
             except grpc.RpcError as error:
                 assert error.code() in ALLOWED, (error.code(), error.details())

@@ -20,7 +20,6 @@ from tests.collector.collector_harness import (
     RunningCollector,
     StartCollector,
     make_batch,
-    metadata,
     trailers,
 )
 
@@ -75,7 +74,7 @@ def test_a_full_queue_pushes_back_with_resource_exhausted_and_a_retry_time(
     try:
         first = collector.stub.Report.future(
             agent_service_pb2.ReportRequest(events=make_batch([1, 2, 3])),
-            metadata=metadata(DEVICE),
+            metadata=collector.metadata(DEVICE),
             timeout=20,
         )
         assert store.entered.wait(10)  # the writer holds 3 events: the queue is full

@@ -1,7 +1,13 @@
-"""The services as installed: the console scripts started as subprocesses on 127.0.0.1."""
+"""The services as installed: the console scripts started as subprocesses on 127.0.0.1.
+
+The collector is initialised (`commaudit-collector init`) and serves TLS; each agent is enrolled
+the way an admin and a device would do it: `commaudit enroll-token create`, then
+`commaudit-agent enroll` with the collector's CA.
+"""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -40,17 +46,21 @@ class Service:
 
 class Collector(Service):
     def __init__(self, tmp: Path, port: int = 0) -> None:
-        self.db = tmp / "collector.duckdb"
+        self.state_dir = tmp / "collector"
+        self.db = self.state_dir / "commaudit.duckdb"
+        self.ca = self.state_dir / "tls" / "ca.pem"
+        self.connection = self.state_dir / "admin-connection.json"
         self.port_file = tmp / "collector.port"
         self.requested_port = port
         super().__init__([], tmp / "collector.log")
 
     def start(self) -> Collector:
+        if not self.db.exists():
+            run([str(BIN / "commaudit-collector"), "init", "--state-dir", str(self.state_dir)])
         self.port_file.unlink(missing_ok=True)
         self.argv = [
-            str(BIN / "commaudit-collector"), "serve", "--db", str(self.db),
-            "--listen", f"127.0.0.1:{self.requested_port}", "--plaintext",
-            "--port-file", str(self.port_file),
+            str(BIN / "commaudit-collector"), "serve", "--state-dir", str(self.state_dir),
+            "--listen", f"127.0.0.1:{self.requested_port}", "--port-file", str(self.port_file),
         ]  # fmt: skip
         super().start()
         deadline = time.monotonic() + 30
@@ -67,12 +77,55 @@ class Collector(Service):
         return f"127.0.0.1:{self.requested_port}"
 
 
+class Agent(Service):
+    """An enrolled agent; `device_id` is the id the collector gave it."""
+
+    def __init__(self, argv: list[str], log: Path, state_dir: Path, device_id: str) -> None:
+        super().__init__(argv, log)
+        self.state_dir = state_dir
+        self.spool = state_dir / "spool.sqlite3"
+        self.device_id = device_id
+
+
+def run(argv: list[str]) -> str:
+    """A one-shot command that must succeed; its stdout."""
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(f"{argv[:3]} exited {result.returncode}:\n{result.stderr}")
+    return result.stdout
+
+
+def enroll(tmp: Path, collector: Collector, name: str, ownership: str = "employer") -> Path:
+    """An admin makes a token, the device redeems it; the device's state directory."""
+    token = run(
+        [str(BIN / "commaudit"), "enroll-token", "create", "--org", "city",
+         "--ownership", ownership, "--expires", "10m", "--connection", str(collector.connection),
+         "--collector", collector.address]
+    ).strip()  # fmt: skip
+    state_dir = tmp / name
+    run(
+        [str(BIN / "commaudit-agent"), "enroll", "--collector", collector.address,
+         "--token", token, "--ca-file", str(collector.ca), "--state-dir", str(state_dir)]
+    )  # fmt: skip
+    return state_dir
+
+
 def agent_service(
-    tmp: Path, collector: str, device_id: str, *, scan: float = 0.2, heartbeat: float = 0.3
-) -> Service:
-    """An agent scanning and beating fast, so a few seconds make many events."""
-    argv = [str(BIN / "commaudit-agent"), "run", "--collector", collector, "--plaintext",
-            "--device-id", device_id, "--state-dir", str(tmp / device_id),
+    tmp: Path,
+    collector: Collector,
+    name: str,
+    *,
+    via: str | None = None,
+    scan: float = 0.2,
+    heartbeat: float = 0.3,
+) -> Agent:
+    """An enrolled agent scanning and beating fast, so a few seconds make many events; `via`
+    is another address to reach the collector by (a proxy)."""
+    state_dir = enroll(tmp, collector, name)
+    device_id = json.loads((state_dir / "enrollment.json").read_text())["device_id"]
+    argv = [str(BIN / "commaudit-agent"), "run", "--state-dir", str(state_dir),
             "--scan-interval", str(scan), "--heartbeat-interval", str(heartbeat),
             "--verbose"]  # fmt: skip
-    return Service(argv, tmp / f"{device_id}.log")
+    if via is not None:
+        argv += ["--collector", via]
+    return Agent(argv, tmp / f"{name}.log", state_dir, device_id)

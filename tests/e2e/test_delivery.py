@@ -46,7 +46,7 @@ def test_events_survive_a_collector_crash_and_are_stored_exactly_once(
 ) -> None:
     collector = Collector(tmp_path).start()
     services.append(collector)
-    agent = agent_service(tmp_path, collector.address, "laptop-7")
+    agent = agent_service(tmp_path, collector, "laptop-7")
     services.append(agent.start())
 
     first = stand_in_app("thunderbird")
@@ -63,8 +63,8 @@ def test_events_survive_a_collector_crash_and_are_stored_exactly_once(
     assert agent.terminate() == 0, agent.output()
     assert collector.terminate() == 0, collector.output()
 
-    last_seq = _agent_last_seq(tmp_path / "laptop-7" / "spool.sqlite3")
-    stored = _stored(collector.db, "laptop-7")
+    last_seq = _agent_last_seq(agent.spool)
+    stored = _stored(collector.db, agent.device_id)
     seqs = [seq for seq, _ in stored]
     assert seqs == list(range(1, last_seq + 1)), "every event once, none missing"
     kinds = [kind for _, kind in stored]
@@ -85,7 +85,7 @@ def test_a_killed_agent_resumes_its_seq_and_its_orphaned_session_ends_at_the_las
 ) -> None:
     collector = Collector(tmp_path).start()
     services.append(collector)
-    agent = agent_service(tmp_path, collector.address, "desk-3")
+    agent = agent_service(tmp_path, collector, "desk-3")
     services.append(agent.start())
     stand_in_app("thunderbird")
     time.sleep(1.5)
@@ -95,8 +95,8 @@ def test_a_killed_agent_resumes_its_seq_and_its_orphaned_session_ends_at_the_las
     assert agent.terminate() == 0, agent.output()
     assert collector.terminate() == 0, collector.output()
 
-    last_seq = _agent_last_seq(tmp_path / "desk-3" / "spool.sqlite3")
-    seqs = [seq for seq, _ in _stored(collector.db, "desk-3")]
+    last_seq = _agent_last_seq(agent.spool)
+    seqs = [seq for seq, _ in _stored(collector.db, agent.device_id)]
     assert seqs == list(range(1, last_seq + 1)), "every event once, none missing"
     con = duckdb.connect(str(collector.db), read_only=True)
     try:
@@ -115,27 +115,29 @@ def test_a_deleted_spool_is_detected_and_its_new_events_are_stored_not_taken_for
 ) -> None:
     collector = Collector(tmp_path).start()
     services.append(collector)
-    agent = agent_service(tmp_path, collector.address, "kiosk-1")
+    agent = agent_service(tmp_path, collector, "kiosk-1")
     services.append(agent.start())
     time.sleep(1.0)
     assert agent.terminate() == 0, agent.output()
-    first_run = _agent_last_seq(tmp_path / "kiosk-1" / "spool.sqlite3")
-    for leftover in (tmp_path / "kiosk-1").glob("spool.sqlite3*"):
+    first_run = _agent_last_seq(agent.spool)
+    for leftover in agent.state_dir.glob("spool.sqlite3*"):
         leftover.unlink()  # the spool is gone: the next run starts counting from 1 again
     services.append(agent.start())
     time.sleep(1.5)
     assert agent.terminate() == 0, agent.output()
     assert collector.terminate() == 0, collector.output()
 
-    stored = _stored(collector.db, "kiosk-1")
+    stored = _stored(collector.db, agent.device_id)
     assert [seq for seq, _ in stored] == list(range(1, len(stored) + 1))
     assert len(stored) > first_run + 2  # the second run's events were stored, not dropped
     with duckdb.connect(str(collector.db), read_only=True) as con:
         resets = con.execute(
-            "SELECT first_seq FROM events WHERE lifecycle = 'seq_reset' AND device_id = 'kiosk-1'"
+            "SELECT first_seq FROM events WHERE lifecycle = 'seq_reset' AND device_id = ?",
+            [agent.device_id],
         ).fetchall()
         starts = con.execute(
-            "SELECT count(*) FROM events WHERE lifecycle = 'started' AND device_id = 'kiosk-1'"
+            "SELECT count(*) FROM events WHERE lifecycle = 'started' AND device_id = ?",
+            [agent.device_id],
         ).fetchone()
     assert resets == [(first_run + 1,)]
     assert starts == (2,)
@@ -146,10 +148,8 @@ def test_three_agents_lose_nothing_while_the_collector_is_killed_again_and_again
 ) -> None:
     collector = Collector(tmp_path).start()
     services.append(collector)
-    devices = ["fleet-1", "fleet-2", "fleet-3"]
-    agents = [
-        agent_service(tmp_path, collector.address, d, scan=0.05, heartbeat=0.05) for d in devices
-    ]
+    names = ["fleet-1", "fleet-2", "fleet-3"]
+    agents = [agent_service(tmp_path, collector, d, scan=0.05, heartbeat=0.05) for d in names]
     for agent in agents:
         services.append(agent.start())
     stand_in_app("thunderbird")
@@ -163,11 +163,11 @@ def test_three_agents_lose_nothing_while_the_collector_is_killed_again_and_again
         assert agent.terminate() == 0, agent.output()
     assert collector.terminate() == 0, collector.output()
 
-    for device in devices:
-        last_seq = _agent_last_seq(tmp_path / device / "spool.sqlite3")
-        seqs = [seq for seq, _ in _stored(collector.db, device)]
-        assert last_seq > 40, f"{device}: too few events to mean anything"
-        assert seqs == list(range(1, last_seq + 1)), f"{device}: every event once, none missing"
+    for agent in agents:
+        last_seq = _agent_last_seq(agent.spool)
+        seqs = [seq for seq, _ in _stored(collector.db, agent.device_id)]
+        assert last_seq > 40, f"{agent.device_id}: too few events to mean anything"
+        assert seqs == list(range(1, last_seq + 1)), f"{agent.device_id}: every event once"
 
 
 def test_a_reset_spool_whose_backlog_passed_the_collectors_mark_offline_loses_nothing(
@@ -175,17 +175,17 @@ def test_a_reset_spool_whose_backlog_passed_the_collectors_mark_offline_loses_no
 ) -> None:
     collector = Collector(tmp_path).start()
     services.append(collector)
-    agent = agent_service(tmp_path, collector.address, "van-2", scan=0.05, heartbeat=0.05)
+    agent = agent_service(tmp_path, collector, "van-2", scan=0.05, heartbeat=0.05)
     services.append(agent.start())
     time.sleep(0.8)
     assert agent.terminate() == 0, agent.output()
-    first_run = _agent_last_seq(tmp_path / "van-2" / "spool.sqlite3")
-    for leftover in (tmp_path / "van-2").glob("spool.sqlite3*"):
+    first_run = _agent_last_seq(agent.spool)
+    for leftover in agent.state_dir.glob("spool.sqlite3*"):
         leftover.unlink()
     assert collector.terminate() == 0, collector.output()
     services.append(agent.start())  # offline: the new spool counts from 1 past first_run
     deadline = time.monotonic() + 20
-    while _agent_last_seq(tmp_path / "van-2" / "spool.sqlite3") <= first_run + 10:
+    while _agent_last_seq(agent.spool) <= first_run + 10:
         assert time.monotonic() < deadline, "the agent did not spool while offline"
         time.sleep(0.1)
     collector.start()
@@ -193,13 +193,14 @@ def test_a_reset_spool_whose_backlog_passed_the_collectors_mark_offline_loses_no
     assert agent.terminate() == 0, agent.output()
     assert collector.terminate() == 0, collector.output()
 
-    last_seq = _agent_last_seq(tmp_path / "van-2" / "spool.sqlite3")
-    stored = _stored(collector.db, "van-2")
+    last_seq = _agent_last_seq(agent.spool)
+    stored = _stored(collector.db, agent.device_id)
     assert [seq for seq, _ in stored] == list(range(1, last_seq + 1))
     assert last_seq > 2 * first_run + 10  # both runs' events, the second run's renumbered
     with duckdb.connect(str(collector.db), read_only=True) as con:
         resets = con.execute(
-            "SELECT first_seq FROM events WHERE lifecycle = 'seq_reset' AND device_id = 'van-2'"
+            "SELECT first_seq FROM events WHERE lifecycle = 'seq_reset' AND device_id = ?",
+            [agent.device_id],
         ).fetchall()
     assert resets == [(first_run + 1,)]
 
@@ -211,19 +212,23 @@ def test_events_spooled_while_the_network_is_cut_arrive_once_it_is_restored(
     services.append(collector)
     proxy = CuttableProxy(("127.0.0.1", collector.requested_port))
     try:
-        agent = agent_service(tmp_path, proxy.address, "branch-4", scan=0.05, heartbeat=0.05)
+        agent = agent_service(
+            tmp_path, collector, "branch-4", via=proxy.address, scan=0.05, heartbeat=0.05
+        )
         services.append(agent.start())
         stand_in_app("thunderbird")
         time.sleep(1.0)
         proxy.cut()
-        spooled_at_cut = _agent_last_seq(tmp_path / "branch-4" / "spool.sqlite3")
+        spooled_at_cut = _agent_last_seq(agent.spool)
         time.sleep(1.5)
-        assert _agent_last_seq(tmp_path / "branch-4" / "spool.sqlite3") > spooled_at_cut + 5
+        assert _agent_last_seq(agent.spool) > spooled_at_cut + 5
         proxy.restore()
         time.sleep(3.0)  # reconnect: the agent's backoff is capped and jittered
         assert agent.terminate() == 0, agent.output()
     finally:
         proxy.close()
     assert collector.terminate() == 0, collector.output()
-    last_seq = _agent_last_seq(tmp_path / "branch-4" / "spool.sqlite3")
-    assert [seq for seq, _ in _stored(collector.db, "branch-4")] == list(range(1, last_seq + 1))
+    last_seq = _agent_last_seq(agent.spool)
+    assert [seq for seq, _ in _stored(collector.db, agent.device_id)] == list(
+        range(1, last_seq + 1)
+    )

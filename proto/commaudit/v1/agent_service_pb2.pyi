@@ -8,6 +8,7 @@ from commaudit.v1 import events_pb2 as _events_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +19,26 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _Ownership:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OwnershipEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Ownership.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OWNERSHIP_UNSPECIFIED: _Ownership.ValueType  # 0
+    OWNERSHIP_EMPLOYER: _Ownership.ValueType  # 1
+    OWNERSHIP_PERSONAL: _Ownership.ValueType  # 2
+
+class Ownership(_Ownership, metaclass=_OwnershipEnumTypeWrapper):
+    """Who owns the device: sets its privacy profile (DESIGN.md §3) and the clause its use is
+    judged under (City 4.01.06 §3.1 employer technology, §3.2 personal devices used for business).
+    """
+
+OWNERSHIP_UNSPECIFIED: Ownership.ValueType  # 0
+OWNERSHIP_EMPLOYER: Ownership.ValueType  # 1
+OWNERSHIP_PERSONAL: Ownership.ValueType  # 2
+Global___Ownership: _TypeAlias = Ownership  # noqa: Y015
 
 @_typing.final
 class ReportRequest(_message.Message):
@@ -81,18 +102,32 @@ Global___ReportResponse: _TypeAlias = ReportResponse  # noqa: Y015
 
 @_typing.final
 class EnrollRequest(_message.Message):
+    """Sent once, without a device credential: the token is the credential."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TOKEN_FIELD_NUMBER: _builtins.int
+    HOSTNAME_FIELD_NUMBER: _builtins.int
+    OS_FIELD_NUMBER: _builtins.int
+    AGENT_VERSION_FIELD_NUMBER: _builtins.int
     token: _builtins.str
+    """One-time enrollment token made by an admin (AdminService.CreateEnrollmentToken)."""
+    hostname: _builtins.str
+    """What the device calls itself; shown to analysts, never used for identity."""
+    os: _builtins.str
+    """linux | windows | macos"""
+    agent_version: _builtins.str
     def __init__(
         self,
         *,
         token: _builtins.str = ...,
+        hostname: _builtins.str = ...,
+        os: _builtins.str = ...,
+        agent_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "hostname", b"hostname", "os", b"os", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -103,15 +138,33 @@ class EnrollResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DEVICE_ID_FIELD_NUMBER: _builtins.int
+    DEVICE_CREDENTIAL_FIELD_NUMBER: _builtins.int
+    ORG_FIELD_NUMBER: _builtins.int
+    OWNERSHIP_FIELD_NUMBER: _builtins.int
+    EMPLOYEE_ID_FIELD_NUMBER: _builtins.int
     device_id: _builtins.str
+    """The id the collector gave the device; every event it sends names it."""
+    device_credential: _builtins.str
+    """Secret. Sent on every later call as metadata "authorization: Bearer <device_credential>";
+    the collector keeps only its SHA-256. Stored by the agent readable by its owner only.
+    """
+    org: _builtins.str
+    """city | library: whose policy the device is under."""
+    ownership: Global___Ownership.ValueType
+    employee_id: _builtins.str
+    """The employee the token was made for, if any."""
     def __init__(
         self,
         *,
         device_id: _builtins.str = ...,
+        device_credential: _builtins.str = ...,
+        org: _builtins.str = ...,
+        ownership: Global___Ownership.ValueType = ...,
+        employee_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_credential", b"device_credential", "device_id", b"device_id", "employee_id", b"employee_id", "org", b"org", "ownership", b"ownership"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,87 @@
+"""How an operator reaches the collector: a connection file written by `commaudit-collector init`.
+
+JSON with `collector` (HOST:PORT), `ca_pem` (the collector's CA, pinned; null when the collector
+serves plaintext on loopback) and `credential` (the operator's secret). Like an SSH key, a file
+that others can read is refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+ENV_VAR = "COMMAUDIT_CONNECTION"
+
+
+class ConnectionFileError(ValueError):
+    """The connection file or an override cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    collector: str
+    ca_pem: str | None
+    credential: str
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.credential}"),)
+
+    def channel(self) -> grpc.Channel:
+        """TLS pinned to the file's CA; plaintext only when the file has no CA, to loopback."""
+        if self.ca_pem is None:
+            host = self.collector.rpartition(":")[0].strip("[]")
+            if not _is_loopback(host):
+                raise ConnectionFileError(
+                    f"{self.collector}: plaintext (no ca_pem in the connection file) is allowed"
+                    " only to a loopback address"
+                )
+            return grpc.insecure_channel(self.collector)
+        credentials = grpc.ssl_channel_credentials(root_certificates=self.ca_pem.encode("ascii"))
+        return grpc.secure_channel(self.collector, credentials)
+
+
+def load_connection(
+    path: Path, *, collector: str | None = None, plaintext: bool = False
+) -> Connection:
+    """The file's settings, with --collector and --plaintext applied on top."""
+    try:
+        mode = path.stat().st_mode
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConnectionFileError(f"{path}: cannot read ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise ConnectionFileError(f"{path}: not JSON ({exc})") from None
+    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConnectionFileError(
+            f"{path}: readable by others (mode {stat.filemode(mode)}); it holds a secret:"
+            f" chmod 600 {path}"
+        )
+    if not isinstance(body, dict):
+        raise ConnectionFileError(f"{path}: expected a JSON object")
+    for key in ("collector", "credential"):
+        if not isinstance(body.get(key), str) or not body[key]:
+            raise ConnectionFileError(f"{path}: {key!r} missing or not a string")
+    ca_pem = body.get("ca_pem")
+    if ca_pem is not None and not isinstance(ca_pem, str):
+        raise ConnectionFileError(f"{path}: 'ca_pem' must be a PEM string or null")
+    return Connection(
+        collector=collector or body["collector"],
+        ca_pem=None if plaintext else ca_pem,
+        credential=body["credential"],
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
