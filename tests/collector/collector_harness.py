@@ -95,10 +95,16 @@ class RunningCollector:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
+        plaintext = options.pop("plaintext", True)
         self.server: CollectorServer = self.run(
-            start_server(state_dir, "127.0.0.1:0", plaintext=True, **options)
+            start_server(state_dir, "127.0.0.1:0", plaintext=plaintext, **options)
         )
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.server.port}")
+        self.address = f"127.0.0.1:{self.server.port}"
+        if plaintext:
+            self.channel = grpc.insecure_channel(self.address)
+        else:  # TLS material made by the test in state_dir/tls; the client pins its CA
+            ca = grpc.ssl_channel_credentials((state_dir / "tls" / "ca.pem").read_bytes())
+            self.channel = grpc.secure_channel(self.address, ca)
         self.stub = agent_service_pb2_grpc.AgentServiceStub(self.channel)
 
     def credential(self, device_id: str, ownership: str = "employer") -> str:
