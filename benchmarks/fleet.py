@@ -128,13 +128,21 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--channels", type=int, default=8)
+    parser.add_argument(
+        "--commit-window-ms", type=float, default=None, help="the collector's setting"
+    )
     args = parser.parse_args()
     results = Results()
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "collector"
         init_collector(state)
         credentials = register_devices(state, [f"fleet-{i:05d}" for i in range(args.agents)])
-        collector, address = start_collector(state)
+        window = (
+            ()
+            if args.commit_window_ms is None
+            else ("--commit-window-ms", str(args.commit_window_ms))
+        )
+        collector, address = start_collector(state, *window)
         try:
             watched = psutil.Process(collector.pid)
             cpu0, own0 = cpu_seconds(watched), time.process_time()

@@ -18,6 +18,7 @@ import duckdb
 import typer
 
 from collector.admission import AdmissionLimits
+from collector.ingest import IngestLimits
 from collector.server import ConfigError, check_transport, parse_listen, start_server
 from collector.state_dir import AlreadyInitialised, StateDir, initialise
 from collector.tls import TlsError, default_hostnames, load_server_tls
@@ -125,8 +126,17 @@ def serve(
             "--device-events-per-s", min=1, help="Sustained events/s one device may send."
         ),
     ] = AdmissionLimits.device_events_per_s,
+    commit_window_ms: Annotated[
+        float,
+        typer.Option(
+            "--commit-window-ms",
+            min=1,
+            max=1000,
+            help="How long a Report may wait for others to share its commit (latency vs CPU).",
+        ),
+    ] = IngestLimits.max_group_delay_s * 1000,
 ) -> None:
-    """Serve AgentService until SIGTERM or SIGINT."""
+    """Serve AgentService and AdminService until SIGTERM or SIGINT."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -145,7 +155,8 @@ def serve(
         admission = AdmissionLimits(
             device_events_per_s=device_rate, min_free_bytes=min_free_mb * 2**20
         )
-        asyncio.run(_serve(state, listen, plaintext, port_file, admission))
+        ingest = IngestLimits(max_group_delay_s=commit_window_ms / 1000)
+        asyncio.run(_serve(state, listen, plaintext, port_file, admission, ingest))
     except (OSError, duckdb.Error) as exc:
         typer.echo(f"commaudit-collector: cannot start: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -173,8 +184,11 @@ async def _serve(
     plaintext: bool,
     port_file: Path | None,
     admission: AdmissionLimits,
+    ingest: IngestLimits,
 ) -> None:
-    server = await start_server(state.root, listen, plaintext=plaintext, admission_limits=admission)
+    server = await start_server(
+        state.root, listen, plaintext=plaintext, admission_limits=admission, ingest_limits=ingest
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -30,15 +30,25 @@ class DeviceKeys:
     def __init__(self, keys: Mapping[str, tuple[bytes, bool]]) -> None:
         self._keys = dict(keys)
         self._lock = threading.Lock()
+        # Credentials already verified -> device id. Every agent sends the same credential on
+        # every call, so a fleet's calls cost a dict lookup; only verified credentials enter,
+        # so guessing cannot grow it, and revoke() empties a device's entry first.
+        self._verified: dict[str, str] = {}
 
     def authenticate(self, metadata: Metadata) -> str:
         """The calling device's id; Unauthenticated if unknown, revoked or malformed."""
-        device_id, secret = parse(bearer(metadata), DEVICE_PREFIX)
-        entry = self._keys.get(device_id)
-        if entry is None or not matches(secret, entry[0]):
-            raise Unauthenticated("unknown device credential")
-        if entry[1]:
-            raise Unauthenticated(f"device {device_id} has been revoked")
+        credential = bearer(metadata)
+        device_id = self._verified.get(credential)
+        if device_id is not None:
+            return device_id
+        device_id, secret = parse(credential, DEVICE_PREFIX)
+        with self._lock:
+            entry = self._keys.get(device_id)
+            if entry is None or not matches(secret, entry[0]):
+                raise Unauthenticated("unknown device credential")
+            if entry[1]:
+                raise Unauthenticated(f"device {device_id} has been revoked")
+            self._verified[credential] = device_id
         return device_id
 
     def add(self, device_id: str, key_sha256: bytes) -> None:
@@ -49,6 +59,8 @@ class DeviceKeys:
         with self._lock:
             key, _ = self._keys[device_id]
             self._keys[device_id] = (key, True)
+            for credential in [c for c, d in self._verified.items() if d == device_id]:
+                del self._verified[credential]
 
     def __len__(self) -> int:
         return len(self._keys)

@@ -15,6 +15,7 @@ push-back. The shape follows Datasette's `_send_to_write_thread` / `_execute_wri
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -75,7 +76,34 @@ class _Submission:
     events: Sequence[events_pb2.Event]
     queued_at: float  # time.monotonic()
     spool_id: str = ""
-    future: Future[Ack] = field(default_factory=Future)
+    loop_future: asyncio.Future[Ack] | None = None
+    """Set by submit_async: the RPC's own future, settled on its event loop."""
+    future: Future[Ack] = field(init=False)
+    """submit's future, made only when there is no loop_future (it costs a Condition)."""
+
+    def __post_init__(self) -> None:
+        if self.loop_future is None:
+            self.future = Future()
+
+    def is_live(self) -> bool:
+        """False when the RPC was cancelled: nobody waits, the agent sends it again."""
+        if self.loop_future is not None:
+            return not self.loop_future.cancelled()
+        return self.future.set_running_or_notify_cancel()
+
+
+Outcome = Ack | Exception
+
+
+def _settle_on_loop(pairs: list[tuple[asyncio.Future[Ack], Outcome]]) -> None:
+    """Runs on the event loop: one wake-up settles a whole group's RPCs."""
+    for future, outcome in pairs:
+        if future.done():
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 class Ingestor:
@@ -103,6 +131,22 @@ class Ingestor:
     ) -> Future[Ack]:
         """Queue a validated batch; the Future gives the device's Ack after commit."""
         submission = _Submission(device_id, list(events), time.monotonic(), spool_id)
+        self._enqueue(submission)
+        return submission.future
+
+    async def submit_async(
+        self, device_id: str, events: Sequence[events_pb2.Event], spool_id: str = ""
+    ) -> Ack:
+        """submit for an asyncio caller: the writer settles a whole group's futures with one
+        call_soon_threadsafe, instead of one cross-thread wake-up per Report."""
+        future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        self._enqueue(
+            _Submission(device_id, list(events), time.monotonic(), spool_id, loop_future=future)
+        )
+        return await future
+
+    def _enqueue(self, submission: _Submission) -> None:
+        events = submission.events
         with self._cond:
             if self._closing:
                 raise IngestorClosed("collector is shutting down")
@@ -114,7 +158,6 @@ class Ingestor:
             self._queued_events += len(events)
             self._pending_events += len(events)
             self._cond.notify()
-        return submission.future
 
     def close(self, timeout: float | None = None) -> None:
         """Refuse new batches, commit everything queued, stop the writer."""
@@ -167,19 +210,34 @@ class Ingestor:
 
     def _commit(self, group: list[_Submission]) -> None:
         # A cancelled RPC has nobody waiting: skip it, the agent sends it again.
-        live = [s for s in group if s.future.set_running_or_notify_cancel()]
+        live = [s for s in group if s.is_live()]
         if not live:
             return
+        outcomes: list[Outcome]
         try:
-            acks = self._write(live)
+            outcomes = list(self._write(live))
         except Exception:
             log.exception("commit of %d reports failed; none acknowledged", len(live))
-            for submission in live:
-                # The cause stays in this log: the agent needs only to know to retry.
-                submission.future.set_exception(CommitFailed("commit failed; nothing stored"))
-            return
-        for submission, ack in zip(live, acks, strict=True):
-            submission.future.set_result(ack)
+            # The cause stays in this log: the agent needs only to know to retry.
+            outcomes = [CommitFailed("commit failed; nothing stored")] * len(live)
+        self._settle(live, outcomes)
+
+    @staticmethod
+    def _settle(group: list[_Submission], outcomes: list[Outcome]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Ack], Outcome]]] = {}
+        for submission, outcome in zip(group, outcomes, strict=True):
+            if submission.loop_future is not None:
+                loop = submission.loop_future.get_loop()
+                by_loop.setdefault(loop, []).append((submission.loop_future, outcome))
+            elif isinstance(outcome, Exception):
+                submission.future.set_exception(outcome)
+            else:
+                submission.future.set_result(outcome)
+        for loop, pairs in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_on_loop, pairs)
+            except RuntimeError:  # the loop closed: its RPCs are gone, the agents retry
+                log.warning("event loop closed before %d reports were answered", len(pairs))
 
     def _write(self, group: list[_Submission]) -> list[Ack]:
         """Plan, encode, commit, then apply: the ledger changes only after the commit."""

@@ -95,9 +95,7 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
             validate_batch(request.events, device_id, self._clock(), self._limits)
             if self._admission is not None:
                 self._admission.admit(device_id, len(request.events))
-            ack = await asyncio.wrap_future(
-                self._ingestor.submit(device_id, request.events, request.spool_id)
-            )
+            ack = await self._ingestor.submit_async(device_id, request.events, request.spool_id)
         except _REFUSALS as exc:
             code, trailers = refusal(exc)
             log.info("report from %s refused (%s): %s", context.peer(), code.name, exc)
