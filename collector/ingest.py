@@ -142,11 +142,18 @@ class Ingestor:
     ) -> Ack:
         """submit for an asyncio caller: the writer settles a whole group's futures with one
         call_soon_threadsafe, instead of one cross-thread wake-up per Report."""
+        return await self.submit_future(device_id, events, spool_id)
+
+    def submit_future(
+        self, device_id: str, events: Sequence[events_pb2.Event], spool_id: str = ""
+    ) -> asyncio.Future[Ack]:
+        """Queue now (refusing now, when over the limit); the future, on the running loop,
+        gives the Ack after commit. Lets a caller queue many Reports before awaiting any."""
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
         self._enqueue(
             _Submission(device_id, list(events), time.monotonic(), spool_id, loop_future=future)
         )
-        return await future
+        return future
 
     def _enqueue(self, submission: _Submission) -> None:
         events = submission.events
