@@ -74,11 +74,10 @@ class Results:
 
 
 async def run_agent(agent: Agent, call: grpc.aio.UnaryUnaryMultiCallable, start: float,
-                    end: float, results: Results, rng: random.Random) -> None:  # fmt: skip
+                    reports: list[tuple[bytes, int]], results: Results) -> None:  # fmt: skip
     due = start + agent.phase
-    while due < end:
+    for raw, count in reports:
         await asyncio.sleep(max(0.0, due - time.monotonic()))
-        raw, count = agent.next_report(rng)
         sent = time.monotonic()
         try:
             await call(raw, metadata=agent.metadata, timeout=30)
@@ -109,9 +108,14 @@ async def drive(
         for ch in channels
     ]  # fmt: skip
     agents = [Agent(device, credential, rng) for device, credential in credentials.items()]
+    # Serialized before the clock starts, as an agent's spool holds them: the load generator
+    # shares the 2 cores with the collector and should spend them on sending, not building.
+    plans = [
+        [agent.next_report(rng) for _ in range(int((args.seconds - agent.phase) // INTERVAL_S) + 1)]
+        for agent in agents
+    ]
     start = time.monotonic()
-    end = start + args.seconds
-    await asyncio.gather(*(run_agent(agent, calls[i % len(calls)], start, end, results, rng)
+    await asyncio.gather(*(run_agent(agent, calls[i % len(calls)], start, plans[i], results)
                            for i, agent in enumerate(agents)))  # fmt: skip
     for channel in channels:
         await channel.close()
