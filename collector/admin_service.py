@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import duckdb
 import grpc
@@ -29,7 +29,7 @@ from collector.enrollment import (
 )
 from collector.identity import DeviceKeys, Operator, OperatorKeys
 from collector.service import OWNERSHIP, abort, now_ms
-from collector.store import Store
+from collector.writer import WriterLike
 from commaudit.v1 import admin_service_pb2, admin_service_pb2_grpc, agent_service_pb2
 
 log = logging.getLogger(__name__)
@@ -41,12 +41,12 @@ _OWNERSHIP_NAME = {value: name for name, value in OWNERSHIP.items()}
 class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
     def __init__(
         self,
-        store: Store,
+        writer: WriterLike,
         operators: OperatorKeys,
         device_keys: DeviceKeys,
         clock: Callable[[], int] = now_ms,
     ) -> None:
-        self._store = store
+        self._writer = writer
         self._operators = operators
         self._device_keys = device_keys
         self._clock = clock
@@ -62,18 +62,19 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
             f"/{request.employee_id}" if request.employee_id else ""
         )
 
-        def create(con: duckdb.DuckDBPyConnection) -> IssuedToken:
-            return create_token(
-                con,
-                org=request.org,
-                ownership=ownership,
-                employee_id=request.employee_id,
-                expires_in_s=request.expires_in_s,
-                operator_id=operator.operator_id,
-                now_ms=self._clock(),
-            )
-
-        issued = await self._audited(context, operator, "create_enrollment_token", target, create)
+        issued: IssuedToken = await self._audited(
+            context,
+            operator,
+            "create_enrollment_token",
+            target,
+            create_token,
+            org=request.org,
+            ownership=ownership,
+            employee_id=request.employee_id,
+            expires_in_s=request.expires_in_s,
+            operator_id=operator.operator_id,
+            now_ms=self._clock(),
+        )
         return admin_service_pb2.CreateEnrollmentTokenResponse(
             token=issued.token, token_id=issued.token_id, expires_at_ms=issued.expires_at_ms
         )
@@ -83,17 +84,17 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
     ) -> admin_service_pb2.RevokeDeviceResponse:
         operator = await self._operator(context, "revoke_device", ("admin",))
 
-        def revoke(con: duckdb.DuckDBPyConnection) -> int:
-            return revoke_device(
-                con,
-                request.device_id,
-                operator_id=operator.operator_id,
-                reason=request.reason,
-                now_ms=self._clock(),
-            )
-
-        revoked_at = await self._audited(
-            context, operator, "revoke_device", request.device_id, revoke, request.reason
+        revoked_at: int = await self._audited(
+            context,
+            operator,
+            "revoke_device",
+            request.device_id,
+            revoke_device,
+            detail=request.reason,
+            device_id=request.device_id,
+            operator_id=operator.operator_id,
+            reason=request.reason,
+            now_ms=self._clock(),
         )
         self._device_keys.revoke(request.device_id)
         log.info("device %s revoked by %s", request.device_id, operator.operator_id)
@@ -103,7 +104,9 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
         self, request: admin_service_pb2.ListDevicesRequest, context: grpc.aio.ServicerContext
     ) -> admin_service_pb2.ListDevicesResponse:
         operator = await self._operator(context, "list_devices", ("admin", "analyst"))
-        records = await self._audited(context, operator, "list_devices", "", list_devices)
+        records: list[DeviceRecord] = await self._audited(
+            context, operator, "list_devices", "", list_devices
+        )
         return admin_service_pb2.ListDevicesResponse(devices=[_device(r) for r in records])
 
     async def _operator(
@@ -131,27 +134,26 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
         operator: Operator,
         action: str,
         target: str,
-        work: Callable[[duckdb.DuckDBPyConnection], T],
+        work: Callable[..., T],
         detail: str = "",
+        **arguments: Any,
     ) -> T:
-        """Run `work` and its audit row in one transaction; a refusal is audited on its own."""
-
-        def audited(con: duckdb.DuckDBPyConnection) -> T:
-            result = work(con)
-            write_audit(
-                con,
-                operator_id=operator.operator_id,
-                role=operator.role,
-                action=action,
-                target=target,
-                outcome="ok",
-                detail=detail,
-                now_ms=self._clock(),
+        """Run work(con, **arguments) and its audit row in one transaction (run_audited); a
+        refusal is audited on its own."""
+        audit = {
+            "operator_id": operator.operator_id,
+            "role": operator.role,
+            "action": action,
+            "target": target,
+            "outcome": "ok",
+            "detail": detail,
+            "now_ms": self._clock(),
+        }
+        try:
+            result: T = await asyncio.to_thread(
+                self._writer.transaction, run_audited, work, arguments, audit
             )
             return result
-
-        try:
-            return await asyncio.to_thread(self._store.transaction, audited)
         except EnrollmentError as exc:
             await self._audit(operator, action, target, f"refused: {exc}", detail)
             if isinstance(exc, UnknownDevice):
@@ -161,19 +163,30 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
     async def _audit(
         self, operator: Operator, action: str, target: str, outcome: str, detail: str
     ) -> None:
-        def write(con: duckdb.DuckDBPyConnection) -> None:
-            write_audit(
-                con,
-                operator_id=operator.operator_id,
-                role=operator.role,
-                action=action,
-                target=target,
-                outcome=outcome,
-                detail=detail,
-                now_ms=self._clock(),
-            )
+        await asyncio.to_thread(
+            self._writer.transaction,
+            write_audit,
+            operator_id=operator.operator_id,
+            role=operator.role,
+            action=action,
+            target=target,
+            outcome=outcome,
+            detail=detail,
+            now_ms=self._clock(),
+        )
 
-        await asyncio.to_thread(self._store.transaction, write)
+
+def run_audited(
+    con: duckdb.DuckDBPyConnection,
+    work: Callable[..., T],
+    arguments: dict[str, Any],
+    audit: dict[str, Any],
+) -> T:
+    """The call and its audit row, in the caller's transaction; module-level so that it can
+    be sent to the writer process by name."""
+    result = work(con, **arguments)
+    write_audit(con, **audit)
+    return result
 
 
 def _device(record: DeviceRecord) -> admin_service_pb2.Device:

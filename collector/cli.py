@@ -187,7 +187,12 @@ async def _serve(
     ingest: IngestLimits,
 ) -> None:
     server = await start_server(
-        state.root, listen, plaintext=plaintext, admission_limits=admission, ingest_limits=ingest
+        state.root,
+        listen,
+        plaintext=plaintext,
+        admission_limits=admission,
+        ingest_limits=ingest,
+        writer_process=True,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

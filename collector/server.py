@@ -27,6 +27,8 @@ from collector.state_dir import StateDir
 from collector.store import Store
 from collector.tls import ServerTls, load_server_tls
 from collector.validate import Limits
+from collector.writer import Writer, WriterLike
+from collector.writer_process import WriterProcess
 from commaudit.v1 import admin_service_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ class CollectorServer:
         self,
         server: grpc.aio.Server,
         ingestor: Ingestor,
-        store: Store,
+        writer: WriterLike,
         host: str,
         port: int,
         tls: ServerTls | None,
@@ -57,7 +59,8 @@ class CollectorServer:
         self.host = host
         self.port = port
         """The bound port (the one chosen by the OS when asked for port 0)."""
-        self.store = store
+        self.writer = writer
+        """The database's one writer (in its own process when served from the command line)."""
         self.ingestor = ingestor
         self.tls = tls
         """None when serving plaintext on loopback."""
@@ -77,8 +80,8 @@ class CollectorServer:
         self._stopped = True
         await self._server.stop(grace)
         await asyncio.to_thread(self.ingestor.close)
-        await asyncio.to_thread(self.store.close)
-        log.info("stopped; database %s closed", self.store.path)
+        await asyncio.to_thread(self.writer.close)
+        log.info("stopped; database %s closed", self.writer.path)
 
 
 async def start_server(
@@ -90,20 +93,31 @@ async def start_server(
     ingest_limits: IngestLimits | None = None,
     admission_limits: AdmissionLimits | None = None,
     store_factory: Callable[[Path], Store] = Store,
+    writer_process: bool = False,
 ) -> CollectorServer:
     """Open the store and serve AgentService and AdminService on `listen` (HOST:PORT, port 0
-    allowed), over TLS from the state directory unless `plaintext` (loopback only)."""
+    allowed), over TLS from the state directory unless `plaintext` (loopback only).
+
+    writer_process: run the database writer in a child process (writer_process.py), as the
+    command line does; in process otherwise (tests that reach into the store).
+    """
     host, port = parse_listen(listen)
     check_transport(host, plaintext)
     state = StateDir(Path(state_dir))
     tls = None if plaintext else await asyncio.to_thread(load_server_tls, state.tls)
     state.root.mkdir(parents=True, exist_ok=True)
-    store = await asyncio.to_thread(store_factory, state.db)
+    # Made on this thread, which lives as long as the server: a child process made from a
+    # short-lived worker thread would be killed with that thread (PR_SET_PDEATHSIG).
+    writer: WriterLike = (
+        WriterProcess(state.db, store_factory)
+        if writer_process
+        else Writer(state.db, store_factory)
+    )
     ingestor: Ingestor | None = None
     try:
-        devices = DeviceKeys(store.transaction(device_keys))
-        operators = OperatorKeys(store.transaction(operator_keys))
-        ingestor = Ingestor(store, ingest_limits)
+        devices = DeviceKeys(writer.transaction(device_keys))
+        operators = OperatorKeys(writer.transaction(operator_keys))
+        ingestor = Ingestor(writer, ingest_limits)
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -111,17 +125,17 @@ async def start_server(
             ]
         )
         admission = Admission(state.root, admission_limits)
-        service = AgentService(ingestor, store, devices, limits, admission=admission)
+        service = AgentService(ingestor, writer, devices, limits, admission=admission)
         server.add_generic_rpc_handlers((rpc_handlers(service),))
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminService(store, operators, devices), server
+            AdminService(writer, operators, devices), server
         )
         bound = _bind(server, host, port, tls)
         await server.start()
     except BaseException:
         if ingestor is not None:
             ingestor.close()
-        store.close()
+        writer.close()
         raise
     log.info(
         "serving on %s:%d (%s), %d devices enrolled",
@@ -130,7 +144,7 @@ async def start_server(
         "TLS" if tls else "plaintext, loopback",
         len(devices),
     )
-    return CollectorServer(server, ingestor, store, host, bound, tls, devices)
+    return CollectorServer(server, ingestor, writer, host, bound, tls, devices)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

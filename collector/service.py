@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 from typing import NoReturn
 
-import duckdb
 import grpc
 from google.protobuf.message import DecodeError
 
@@ -35,7 +34,6 @@ from collector.credentials import Unauthenticated
 from collector.enrollment import DeviceGrant, redeem_token
 from collector.identity import DeviceKeys
 from collector.ingest import Ack, CommitFailed, Ingestor, IngestorClosed, Overloaded
-from collector.store import Store
 from collector.validate import (
     ForeignDevice,
     InvalidReport,
@@ -43,6 +41,7 @@ from collector.validate import (
     validate_batch,
     validate_spool_id,
 )
+from collector.writer import WriterLike
 from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc
 
 OWNERSHIP = {
@@ -74,14 +73,14 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
     def __init__(
         self,
         ingestor: Ingestor,
-        store: Store,
+        writer: WriterLike,
         device_keys: DeviceKeys,
         limits: Limits | None = None,
         clock: Callable[[], int] = now_ms,
         admission: Admission | None = None,
     ) -> None:
         self._ingestor = ingestor
-        self._store = store
+        self._writer = writer
         self._device_keys = device_keys
         self._limits = limits or Limits()
         self._clock = clock
@@ -142,18 +141,16 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
                     f"{name}: {len(value)} characters, at most {most} allowed",
                 )
 
-        def redeem(con: duckdb.DuckDBPyConnection) -> DeviceGrant:
-            return redeem_token(
-                con,
+        try:
+            grant: DeviceGrant = await asyncio.to_thread(
+                self._writer.transaction,
+                redeem_token,
                 request.token,
                 hostname=request.hostname,
                 os=request.os,
                 agent_version=request.agent_version,
                 now_ms=self._clock(),
             )
-
-        try:
-            grant = await asyncio.to_thread(self._store.transaction, redeem)
         except Unauthenticated as exc:
             log.info("enrollment from %s refused: %s", context.peer(), exc)
             await abort(context, grpc.StatusCode.UNAUTHENTICATED, str(exc))

@@ -40,12 +40,16 @@ def collector(tmp_path: Path) -> Iterator[RunningCollector]:
 
 
 def token(collector: RunningCollector, ownership: str = "personal") -> str:
-    return collector.server.store.transaction(
-        lambda con: create_token(
-            con, org="library", ownership=ownership, employee_id="E5", expires_in_s=600,
-            operator_id="admin", now_ms=time.time_ns() // 10**6,
-        )
-    ).token  # fmt: skip
+    issued = collector.server.writer.transaction(
+        create_token,
+        org="library",
+        ownership=ownership,
+        employee_id="E5",
+        expires_in_s=600,
+        operator_id="admin",
+        now_ms=time.time_ns() // 10**6,
+    )
+    return str(issued.token)
 
 
 def test_enrollment_stores_an_owner_only_credential_and_pins_the_ca(

@@ -111,10 +111,12 @@ class RunningCollector:
         """The device's credential, registering the device the first time it is asked for."""
         key = (self.state_dir, device_id)
         if key not in self._credentials:
-            grant = self.server.store.transaction(
-                lambda con: register_device(
-                    con, device_id, org="city", ownership=ownership, now_ms=time.time_ns() // 10**6
-                )
+            grant = self.server.writer.transaction(
+                register_device,
+                device_id,
+                org="city",
+                ownership=ownership,
+                now_ms=time.time_ns() // 10**6,
             )
             self.server.device_keys.add(grant.device_id, grant.key_sha256)
             self._credentials[key] = grant.credential
@@ -145,8 +147,7 @@ class RunningCollector:
         return raised.value
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        with self.server.store.cursor() as cursor:
-            return cursor.execute(sql).fetchall()
+        return self.server.writer.rows(sql)
 
     def stop(self) -> None:
         """Stop the server and its loop; a second call does nothing."""

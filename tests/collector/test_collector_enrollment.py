@@ -142,16 +142,16 @@ def test_unknown_expired_and_forged_tokens_are_unauthenticated(
     start_collector: StartCollector, operators: dict[str, str]
 ) -> None:
     collector = start_collector()
-    expired = collector.server.store.transaction(
-        lambda con: create_token(
-            con,
+    expired = collector.server.writer.transaction(
+        create_token,
+        **dict(
             org="city",
             ownership="employer",
             employee_id="",
             expires_in_s=3600,
             operator_id="admin-1",
             now_ms=now_ms() - 2 * HOUR_MS,
-        )
+        ),
     )
     real = new_token(collector, operators["admin"])
     forged = real.token[:-4] + ("AAAA" if not real.token.endswith("AAAA") else "BBBB")

@@ -66,10 +66,9 @@ def test_malformed_requests_get_a_precise_status_and_the_collector_keeps_serving
 
         send()
         assert grpc.StatusCode.INVALID_ARGUMENT in seen
-        with running.server.store.cursor() as con:
-            total, distinct = con.execute(
-                "SELECT count(*), count(DISTINCT seq) FROM events WHERE device_id = ?", [DEVICE]
-            ).fetchone() or (0, 0)
+        [(total, distinct)] = running.server.writer.rows(
+            "SELECT count(*), count(DISTINCT seq) FROM events WHERE device_id = ?", [DEVICE]
+        )
         assert total == distinct
         after = running.report("after-fuzz", make_batch([1, 2]))
         assert after.acked_seq == 2

@@ -14,6 +14,7 @@ import pytest
 from collector.ingest import IngestLimits, Ingestor, IngestorClosed
 from collector.ledger import Plan
 from collector.store import Store
+from collector.writer import Writer
 from commaudit.v1 import agent_service_pb2
 from tests.collector.collector_harness import (
     DEVICE,
@@ -69,8 +70,9 @@ def test_a_full_queue_pushes_back_with_resource_exhausted_and_a_retry_time(
     collector = start_collector(
         store_factory=Gated, ingest_limits=IngestLimits(max_pending_events=3)
     )
-    store = collector.server.store
-    assert isinstance(store, Gated)
+    writer = collector.server.writer
+    assert isinstance(writer, Writer) and isinstance(writer.store, Gated)
+    store = writer.store
     try:
         first = collector.stub.Report.future(
             agent_service_pb2.ReportRequest(events=make_batch([1, 2, 3])),
@@ -115,8 +117,10 @@ def test_concurrent_reports_from_many_devices_share_commits_and_are_stored_exact
 
 
 def test_close_commits_everything_queued_then_refuses_new_reports(tmp_path: Path) -> None:
-    store = Gated(tmp_path / "events.duckdb")
-    ingestor = Ingestor(store)
+    writer = Writer(tmp_path / "events.duckdb", store_factory=Gated)
+    store = writer.store
+    assert isinstance(store, Gated)
+    ingestor = Ingestor(writer)
     try:
         first = ingestor.submit(DEVICE, make_batch([1, 2]))
         assert store.entered.wait(10)
