@@ -119,8 +119,10 @@ class WriterProcess:
 def _serve(conn: Connection, path: str, store_factory: Callable[[Path], Store]) -> None:
     """The child: open the database, then answer requests until "close" or the parent's end."""
     _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent
-    # decides when the database closes.
+    # Ctrl-C, and systemd's stop, signal the whole process group; the parent decides when the
+    # database closes (after draining its queue), so the writer waits to be told.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -110,6 +110,7 @@ def test_serve_enrolls_and_stores_over_tls_and_stops_cleanly_on_a_signal(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     try:
         port = wait_for_port(port_file, process)
@@ -125,7 +126,9 @@ def test_serve_enrolls_and_stores_over_tls_and_stops_cleanly_on_a_signal(
             request = agent_service_pb2.ReportRequest(events=make_batch([1, 2]))
             answer = stub.Report(request, metadata=metadata(grant.device_credential), timeout=20)
             assert answer.acked_seq == 2
-        process.send_signal(signum)
+        # To the whole process group, as Ctrl-C and systemd's stop deliver it: the writer
+        # process must wait for the collector to drain, not die first.
+        os.killpg(process.pid, signum)
         stdout, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
