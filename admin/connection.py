@@ -7,7 +7,6 @@ that others can read is refused.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import stat
@@ -15,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+
+from agent.config import is_loopback
 
 ENV_VAR = "COMMAUDIT_CONNECTION"
 
@@ -37,7 +38,7 @@ class Connection:
         """TLS pinned to the file's CA; plaintext only when the file has no CA, to loopback."""
         if self.ca_pem is None:
             host = self.collector.rpartition(":")[0].strip("[]")
-            if not _is_loopback(host):
+            if not is_loopback(host):
                 raise ConnectionFileError(
                     f"{self.collector}: plaintext (no ca_pem in the connection file) is allowed"
                     " only to a loopback address"
@@ -76,12 +77,3 @@ def load_connection(
         ca_pem=None if plaintext else ca_pem,
         credential=body["credential"],
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
