@@ -78,6 +78,8 @@ class _Submission:
     events: Sequence[events_pb2.Event]
     queued_at: float  # time.monotonic()
     spool_id: str = ""
+    raw: bytes = b""
+    """The serialized ReportRequest the events came from, when the caller has it."""
     loop_future: asyncio.Future[Ack] | None = None
     """Set by submit_async: the RPC's own future, settled on its event loop."""
     future: Future[Ack] = field(init=False)
@@ -141,13 +143,19 @@ class Ingestor:
         return await self.submit_future(device_id, events, spool_id)
 
     def submit_future(
-        self, device_id: str, events: Sequence[events_pb2.Event], spool_id: str = ""
+        self,
+        device_id: str,
+        events: Sequence[events_pb2.Event],
+        spool_id: str = "",
+        raw: bytes = b"",
     ) -> asyncio.Future[Ack]:
         """Queue now (refusing now, when over the limit); the future, on the running loop,
         gives the Ack after commit. Lets a caller queue many Reports before awaiting any."""
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
         self._enqueue(
-            _Submission(device_id, list(events), time.monotonic(), spool_id, loop_future=future)
+            _Submission(
+                device_id, list(events), time.monotonic(), spool_id, raw, loop_future=future
+            )
         )
         return future
 
@@ -254,7 +262,7 @@ class Ingestor:
         started = time.monotonic()
         now_ms = time.time_ns() // 1_000_000
         result = self._writer.commit_group(
-            [(s.device_id, s.spool_id, s.events) for s in group], now_ms
+            [(s.device_id, s.spool_id, s.events, s.raw) for s in group], now_ms
         )
         if result.committed:
             self.commits += 1

@@ -87,12 +87,15 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
         self._admission = admission
 
     async def Report(
-        self, request: agent_service_pb2.ReportRequest, context: grpc.aio.ServicerContext
+        self,
+        request: agent_service_pb2.ReportRequest,
+        context: grpc.aio.ServicerContext,
+        raw: bytes = b"",
     ) -> agent_service_pb2.ReportResponse:
         try:
             device_id = self._device_keys.authenticate(context.invocation_metadata())
             check_report(request, device_id, self._clock(), self._limits)
-            ack = await self.admit(device_id, request)
+            ack = await self.admit(device_id, request, raw)
         except REFUSALS as exc:
             code, trailers = refusal(exc)
             log.info("report from %s refused (%s): %s", context.peer(), code.name, exc)
@@ -102,13 +105,13 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
         )
 
     def admit(
-        self, device_id: str, request: agent_service_pb2.ReportRequest
+        self, device_id: str, request: agent_service_pb2.ReportRequest, raw: bytes = b""
     ) -> asyncio.Future[Ack]:
         """Queue an authenticated, validated Report for the writer, or refuse it now (device
         over its rate, disk nearly full, queue full); the future gives the Ack after commit."""
         if self._admission is not None:
             self._admission.admit(device_id, len(request.events))
-        return self._ingestor.submit_future(device_id, request.events, request.spool_id)
+        return self._ingestor.submit_future(device_id, request.events, request.spool_id, raw)
 
     async def report_bytes(
         self, raw: bytes, context: grpc.aio.ServicerContext
@@ -122,7 +125,7 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"request: not a valid commaudit.v1.ReportRequest ({exc})",
             )
-        return await self.Report(request, context)
+        return await self.Report(request, context, raw)
 
     async def Enroll(
         self, request: agent_service_pb2.EnrollRequest, context: grpc.aio.ServicerContext

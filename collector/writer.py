@@ -25,8 +25,10 @@ from commaudit.v1 import events_pb2
 
 T = TypeVar("T")
 
-# (device_id, spool_id, events) of one Report, validated.
-Batch = tuple[str, str, Sequence[events_pb2.Event]]
+# (device_id, spool_id, events, raw) of one validated Report; raw is the serialized
+# ReportRequest the events were parsed from (b"" when unknown): WriterProcess sends it as it is
+# instead of serializing every event again.
+Batch = tuple[str, str, Sequence[events_pb2.Event], bytes]
 
 
 @dataclass(frozen=True)
@@ -67,14 +69,14 @@ class Writer:
         """Plan, encode, commit, then apply: the ledger changes only after the commit."""
         plan = self._ledger.plan_group(
             [(device_id, [event.seq for event in events], spool_id)
-             for device_id, spool_id, events in batches],
+             for device_id, spool_id, events, _ in batches],
             now_ms,
         )  # fmt: skip
         stored = 0
         if plan.changes_anything:
             kept = [
                 (device_id, [e for e, new in zip(events, keep, strict=True) if new])
-                for (device_id, _, events), keep in zip(batches, plan.keep, strict=True)
+                for (device_id, _, events, _), keep in zip(batches, plan.keep, strict=True)
             ]
             table = encode_events(kept, received_at_ms=now_ms)
             self.store.commit(table, plan)
@@ -82,7 +84,7 @@ class Writer:
             stored = table.num_rows
         acks = [
             (plan.acked(device_id), renumber)
-            for (device_id, _, _), renumber in zip(batches, plan.renumber, strict=True)
+            for (device_id, _, _, _), renumber in zip(batches, plan.renumber, strict=True)
         ]
         return GroupResult(acks, stored, plan.changes_anything)
 

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from collector.store import Store
 from collector.writer import Batch, GroupResult, Writer
-from commaudit.v1 import events_pb2
+from commaudit.v1 import agent_service_pb2, events_pb2
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,8 @@ class WriterProcess:
 
     def commit_group(self, batches: list[Batch], now_ms: int) -> GroupResult:
         wire = [
-            (device_id, spool_id, [event.SerializeToString() for event in events])
-            for device_id, spool_id, events in batches
+            (device_id, spool_id, raw or [event.SerializeToString() for event in events])
+            for device_id, spool_id, events, raw in batches
         ]
         result: GroupResult = self._call("commit", wire, now_ms)
         return result
@@ -154,8 +154,7 @@ def _handle(writer: Writer, request: tuple[Any, ...]) -> Any:
     if op == "commit":
         _, wire, now_ms = request
         batches: list[Batch] = [
-            (device_id, spool_id, [events_pb2.Event.FromString(blob) for blob in blobs])
-            for device_id, spool_id, blobs in wire
+            (device_id, spool_id, _events(payload), b"") for device_id, spool_id, payload in wire
         ]
         return writer.commit_group(batches, now_ms)
     if op == "call":
@@ -165,6 +164,13 @@ def _handle(writer: Writer, request: tuple[Any, ...]) -> Any:
         _, sql, params = request
         return writer.rows(sql, params)
     raise ValueError(f"unknown writer request {op!r}")
+
+
+def _events(payload: bytes | list[bytes]) -> Sequence[events_pb2.Event]:
+    """A Report's events from its serialized ReportRequest, or from each event's bytes."""
+    if isinstance(payload, bytes):
+        return agent_service_pb2.ReportRequest.FromString(payload).events
+    return [events_pb2.Event.FromString(blob) for blob in payload]
 
 
 def _portable(exc: Exception) -> Exception:
