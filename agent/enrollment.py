@@ -140,10 +140,21 @@ def channel_for(
     return open_channel(address, (state_dir / CA_FILE).read_bytes())
 
 
+# gRPC's own reconnect backoff grows to 120 s by default: a collector back after a restart
+# would then wait minutes for agents that happened to try while it was down. The sender's
+# jittered backoff (sender.py) already spreads a fleet's retries; the channel's stays short.
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.min_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+]
+
+
 def open_channel(address: str, ca_pem: bytes | None) -> grpc.Channel:
     if ca_pem is None:
-        return grpc.insecure_channel(address)
-    return grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=ca_pem))
+        return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+    credentials = grpc.ssl_channel_credentials(root_certificates=ca_pem)
+    return grpc.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
 
 
 def _check_transport(host: str, ca_file: Path | None, plaintext: bool) -> bytes | None:
