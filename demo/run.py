@@ -94,8 +94,7 @@ def main() -> None:
         ).strip()  # fmt: skip
 
     say("enrolling this machine's agent: the admin makes a one-time token, the device uses it")
-    token = new_token("city", "employer")
-    print(f"    token: {token[:22]}... (one use, expires in 1 hour)")
+    token = new_token("city", "employer")  # one use, expires in an hour
     enrolled = command(
         "commaudit-agent", "enroll", "--collector", address, "--token", token,
         "--ca-file", str(ca), "--state-dir", str(OUT / "agent"),
