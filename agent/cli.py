@@ -126,13 +126,14 @@ def run_agent(args: argparse.Namespace) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    daemon = open_agent(config)
+    enrollment = load_enrollment(config.state_dir)
+    daemon = open_agent(config, enrollment)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     print(
         f"commaudit-agent: device {daemon.device_id} reporting to"
-        f" {config.collector or load_enrollment(config.state_dir).collector},"
+        f" {config.collector or enrollment.collector},"
         f" spool {config.state_dir}",
         flush=True,
     )

@@ -13,7 +13,7 @@ import time
 
 from agent.catalog import Catalog, current_os, load_catalog
 from agent.config import AgentConfig
-from agent.enrollment import channel_for, load_enrollment
+from agent.enrollment import Enrollment, channel_for
 from agent.events import Lifecycle, heartbeat_event, lifecycle_event, transition_event
 from agent.scan import Scanner
 from agent.sender import Sender, SenderSettings
@@ -117,10 +117,9 @@ def loss_notice_for(device_id: str) -> LossNotice:
     return notice
 
 
-def open_agent(config: AgentConfig) -> AgentDaemon:
+def open_agent(config: AgentConfig, enrollment: Enrollment) -> AgentDaemon:
     """Wire the parts from a validated config and this device's enrollment: catalog, spool,
     a channel that trusts only the pinned CA, sender."""
-    enrollment = load_enrollment(config.state_dir)
     catalog = load_catalog(config.catalog)
     spool = Spool(
         config.state_dir / "spool.sqlite3",

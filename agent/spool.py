@@ -160,12 +160,14 @@ class Spool:
         to_free = self._bytes - (self.max_bytes - NOTICE_RESERVE_BYTES)
         if to_free <= 0:
             return
-        freed, first, last, deleted, notices, carried = 0, None, 0, 0, 0, 0
+        freed, last, deleted, notices, carried = 0, 0, 0, 0, 0
+        first: int | None = None  # the lowest seq dropped, or recorded by a dropped notice
         rows = self._db.execute(
             "SELECT seq, length(body), loss_first, loss_count FROM outbox ORDER BY seq"
         )
         for seq, size, loss_first, loss_count in rows:
-            first = min(first, loss_first or seq) if first is not None else (loss_first or seq)
+            start = loss_first or seq
+            first = start if first is None else min(first, start)
             last, freed, deleted = seq, freed + size, deleted + 1
             if loss_first is not None:
                 notices, carried = notices + 1, carried + (loss_count or 0)

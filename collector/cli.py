@@ -18,10 +18,11 @@ import duckdb
 import typer
 
 from collector.admission import AdmissionLimits
+from collector.atomic_file import PUBLIC, write_atomically
 from collector.ingest import IngestLimits
 from collector.server import ConfigError, check_transport, parse_listen, start_server
 from collector.state_dir import AlreadyInitialised, StateDir, initialise
-from collector.tls import TlsError, default_hostnames, load_server_tls
+from collector.tls import TlsError, default_hostnames
 
 log = logging.getLogger(__name__)
 
@@ -146,17 +147,14 @@ def serve(
         raise typer.BadParameter(str(exc), param_hint="--listen/--plaintext") from None
     state = StateDir(state_dir)
     check_state_dir(state)
-    if not plaintext:
-        try:
-            load_server_tls(state.tls)
-        except TlsError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--state-dir") from None
     try:
         admission = AdmissionLimits(
             device_events_per_s=device_rate, min_free_bytes=min_free_mb * 2**20
         )
         ingest = IngestLimits(max_group_delay_s=commit_window_ms / 1000)
         asyncio.run(_serve(state, listen, plaintext, port_file, admission, ingest))
+    except TlsError as exc:  # found before the database is opened (server.py)
+        raise typer.BadParameter(str(exc), param_hint="--state-dir") from None
     except (OSError, duckdb.Error) as exc:
         typer.echo(f"commaudit-collector: cannot start: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -210,10 +208,8 @@ async def _serve(
 
 
 def write_port_file(path: Path, port: int) -> None:
-    """Write then rename, so that a script polling for the file never reads half of it."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(f"{port}\n", encoding="utf-8")
-    partial.replace(path)
+    """Whole or not at all, so that a script polling for the file never reads half of it."""
+    write_atomically(path, f"{port}\n".encode(), mode=PUBLIC)
 
 
 def main() -> None:

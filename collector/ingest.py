@@ -138,28 +138,22 @@ class Ingestor:
         return submission.future
 
     async def submit_async(
-        self, device_id: str, events: Sequence[events_pb2.Event], spool_id: str = ""
-    ) -> Ack:
-        """submit for an asyncio caller: the writer settles a whole group's futures with one
-        call_soon_threadsafe, instead of one cross-thread wake-up per Report."""
-        return await self.submit_future(device_id, events, spool_id)
-
-    def submit_future(
         self,
         device_id: str,
         events: Sequence[events_pb2.Event],
         spool_id: str = "",
         raw: bytes = b"",
-    ) -> asyncio.Future[Ack]:
-        """Queue now (refusing now, when over the limit); the future, on the running loop,
-        gives the Ack after commit. Lets a caller queue many Reports before awaiting any."""
+    ) -> Ack:
+        """submit for an asyncio caller: the writer settles a whole group's futures with one
+        call_soon_threadsafe, instead of one cross-thread wake-up per Report. `raw` is the
+        serialized ReportRequest, when the caller has it (the writer process takes it as is)."""
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
         self._enqueue(
             _Submission(
                 device_id, list(events), time.monotonic(), spool_id, raw, loop_future=future
             )
         )
-        return future
+        return await future
 
     def _enqueue(self, submission: _Submission) -> None:
         events = submission.events

@@ -33,7 +33,7 @@ from collector.admission import Admission
 from collector.credentials import Unauthenticated
 from collector.enrollment import DeviceGrant, redeem_token
 from collector.identity import DeviceKeys
-from collector.ingest import Ack, CommitFailed, Ingestor, IngestorClosed, Overloaded
+from collector.ingest import CommitFailed, Ingestor, IngestorClosed, Overloaded
 from collector.validate import (
     ForeignDevice,
     InvalidReport,
@@ -58,8 +58,7 @@ REJECTED_SEQ_KEY = "commaudit-rejected-seq"
 PUSHBACK_KEY = "grpc-retry-pushback-ms"
 
 Trailers = tuple[tuple[str, str], ...]
-REFUSALS = (Unauthenticated, InvalidReport, Overloaded, CommitFailed, IngestorClosed)
-"""Exceptions that end a Report with the status refusal() picks; anything else is a bug."""
+_REFUSALS = (Unauthenticated, InvalidReport, Overloaded, CommitFailed, IngestorClosed)
 
 
 def now_ms() -> int:
@@ -94,24 +93,20 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
     ) -> agent_service_pb2.ReportResponse:
         try:
             device_id = self._device_keys.authenticate(context.invocation_metadata())
-            check_report(request, device_id, self._clock(), self._limits)
-            ack = await self.admit(device_id, request, raw)
-        except REFUSALS as exc:
+            validate_spool_id(request.spool_id)
+            validate_batch(request.events, device_id, self._clock(), self._limits)
+            if self._admission is not None:
+                self._admission.admit(device_id, len(request.events))
+            ack = await self._ingestor.submit_async(
+                device_id, request.events, request.spool_id, raw
+            )
+        except _REFUSALS as exc:
             code, trailers = refusal(exc)
             log.info("report from %s refused (%s): %s", context.peer(), code.name, exc)
             await abort(context, code, str(exc), trailers)
         return agent_service_pb2.ReportResponse(
             acked_seq=ack.acked_seq, renumber_after=ack.renumber_after
         )
-
-    def admit(
-        self, device_id: str, request: agent_service_pb2.ReportRequest, raw: bytes = b""
-    ) -> asyncio.Future[Ack]:
-        """Queue an authenticated, validated Report for the writer, or refuse it now (device
-        over its rate, disk nearly full, queue full); the future gives the Ack after commit."""
-        if self._admission is not None:
-            self._admission.admit(device_id, len(request.events))
-        return self._ingestor.submit_future(device_id, request.events, request.spool_id, raw)
 
     async def report_bytes(
         self, raw: bytes, context: grpc.aio.ServicerContext
@@ -177,14 +172,6 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
         self, request: agent_service_pb2.GetConfigRequest, context: grpc.aio.ServicerContext
     ) -> agent_service_pb2.GetConfigResponse:
         await abort(context, grpc.StatusCode.UNIMPLEMENTED, "GetConfig arrives with central config")
-
-
-def check_report(
-    request: agent_service_pb2.ReportRequest, device_id: str, now_ms: int, limits: Limits
-) -> None:
-    """Everything a Report must satisfy before it is queued (validate.py); raises InvalidReport."""
-    validate_spool_id(request.spool_id)
-    validate_batch(request.events, device_id, now_ms, limits)
 
 
 def rpc_handlers(service: AgentService) -> grpc.GenericRpcHandler:

@@ -11,12 +11,12 @@ on loopback, and the TLS files otherwise.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from collector.atomic_file import SECRET, write_atomically
 from collector.enrollment import add_operator
 from collector.store import Store
 from collector.tls import CA_FILE, adopt_tls, create_tls
@@ -98,9 +98,4 @@ def write_connection_file(
     body = json.dumps(
         {"collector": collector, "ca_pem": ca_pem, "credential": credential}, indent=2
     )
-    partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(body + "\n")
-    partial.replace(path)
+    write_atomically(path, (body + "\n").encode("utf-8"), mode=SECRET)

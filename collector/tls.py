@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from collector.atomic_file import PUBLIC, SECRET, write_atomically
 
 CA_FILE = "ca.pem"
 CA_KEY_FILE = "ca.key"
@@ -85,14 +86,16 @@ def create_tls(directory: Path, hostnames: list[str], now: dt.datetime | None = 
     server_key = ec.generate_private_key(ec.SECP256R1())
     server_cert = issue_server_cert(ca_cert, ca_key, server_key, hostnames, now, SERVER_LIFETIME)
     directory.mkdir(parents=True, exist_ok=True)
-    _write(directory / CA_FILE, ca_cert.public_bytes(serialization.Encoding.PEM), secret=False)
-    _write(directory / CA_KEY_FILE, _key_pem(ca_key), secret=True)
-    _write(
+    write_atomically(
+        directory / CA_FILE, ca_cert.public_bytes(serialization.Encoding.PEM), mode=PUBLIC
+    )
+    write_atomically(directory / CA_KEY_FILE, _key_pem(ca_key), mode=SECRET)
+    write_atomically(
         directory / SERVER_CERT_FILE,
         server_cert.public_bytes(serialization.Encoding.PEM),
-        secret=False,
+        mode=PUBLIC,
     )
-    _write(directory / SERVER_KEY_FILE, _key_pem(server_key), secret=True)
+    write_atomically(directory / SERVER_KEY_FILE, _key_pem(server_key), mode=SECRET)
 
 
 def issue_server_cert(
@@ -126,9 +129,9 @@ def adopt_tls(directory: Path, ca_file: Path, cert_file: Path, key_file: Path) -
     ca_pem, cert_pem, key_pem = (_read(path) for path in (ca_file, cert_file, key_file))
     _check(ca_pem, cert_pem, key_pem, (ca_file, cert_file, key_file), dt.datetime.now(dt.UTC))
     directory.mkdir(parents=True, exist_ok=True)
-    _write(directory / CA_FILE, ca_pem, secret=False)
-    _write(directory / SERVER_CERT_FILE, cert_pem, secret=False)
-    _write(directory / SERVER_KEY_FILE, key_pem, secret=True)
+    write_atomically(directory / CA_FILE, ca_pem, mode=PUBLIC)
+    write_atomically(directory / SERVER_CERT_FILE, cert_pem, mode=PUBLIC)
+    write_atomically(directory / SERVER_KEY_FILE, key_pem, mode=SECRET)
 
 
 def load_server_tls(directory: Path, now: dt.datetime | None = None) -> ServerTls:
@@ -200,16 +203,3 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-
-
-def _write(path: Path, data: bytes, *, secret: bool) -> None:
-    """Write via a temporary file; secrets are created 0600 so they are never readable by others,
-    not even between create and chmod."""
-    partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    partial.replace(path)

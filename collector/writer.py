@@ -45,7 +45,6 @@ class WriterLike(Protocol):
     """What the ingest queue, the services and tests use: a Writer, here or in its process."""
 
     path: Path
-    schema_version: int
 
     def commit_group(self, batches: list[Batch], now_ms: int) -> GroupResult: ...
 
@@ -62,7 +61,6 @@ class Writer:
     ) -> None:
         self.store = store_factory(Path(path))
         self.path = self.store.path
-        self.schema_version = self.store.schema_version
         self._ledger = self.store.load_ledger()
 
     def commit_group(self, batches: list[Batch], now_ms: int) -> GroupResult:

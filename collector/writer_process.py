@@ -66,8 +66,7 @@ class WriterProcess:
         if status == "error":
             self._process.join(10)
             raise payload[0]
-        self.schema_version: int = payload[0]
-        self.path = Path(payload[1])
+        self.path = Path(payload[0])
         self.pid = self._process.pid
 
     def commit_group(self, batches: list[Batch], now_ms: int) -> GroupResult:
@@ -131,7 +130,7 @@ def _serve(conn: Connection, path: str, store_factory: Callable[[Path], Store]) 
     except Exception as exc:
         conn.send(("error", _portable(exc)))
         return
-    conn.send(("ready", writer.schema_version, str(writer.path)))
+    conn.send(("ready", str(writer.path)))
     while True:
         try:
             request = conn.recv()

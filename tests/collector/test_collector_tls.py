@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import grpc
@@ -124,8 +123,6 @@ def test_the_organisations_material_is_checked_before_it_is_adopted(tmp_path: Pa
 
 
 def test_missing_tls_material_names_what_to_run(tmp_path: Path) -> None:
-    (tmp_path / "tls").mkdir()
-    shutil.rmtree(tmp_path / "tls")
     with pytest.raises(TlsError, match="run 'commaudit-collector init'"):
         load_server_tls(tmp_path / "tls")
 

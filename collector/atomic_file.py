@@ -1,0 +1,25 @@
+"""Files the collector writes whole or not at all: TLS keys, connection files, the port file.
+
+Written to a temporary sibling, synced, then renamed over the target, so a reader (or a crash)
+never sees half a file; created with their final mode, so a secret is never readable by others,
+not even between create and chmod.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SECRET = 0o600
+PUBLIC = 0o644
+
+
+def write_atomically(path: Path, data: bytes, *, mode: int) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    partial.replace(path)
