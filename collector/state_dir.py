@@ -3,6 +3,8 @@
     <state-dir>/commaudit.duckdb        events, devices, tokens, operators, audit log
     <state-dir>/tls/                    ca.pem, ca.key, server.pem, server.key (tls.py)
     <state-dir>/admin-connection.json   the first admin's connection file for `commaudit`
+    <state-dir>/lake/                   the published DuckLake analysts read (lake.py):
+                                        catalog.sqlite and data/, remade from the database
 
 `commaudit-collector init` creates it; `serve` needs only the database when serving plaintext
 on loopback, and the TLS files otherwise.
@@ -39,6 +41,10 @@ class StateDir:
     @property
     def admin_connection(self) -> Path:
         return self.root / "admin-connection.json"
+
+    @property
+    def lake(self) -> Path:
+        return self.root / "lake"
 
 
 class AlreadyInitialised(Exception):

@@ -3,10 +3,11 @@
 Everything that changes the database goes through a Writer, from one thread at a time:
 `commit_group` (plan a group of Reports against the ledger, encode the new events, commit them
 with the ledger's changes in one transaction, then adopt the plan) and `transaction` (enrollment,
-revocation, audit rows). The collector runs it in a process of its own (writer_process.py), so
-that encoding and DuckDB never take the RPC process's interpreter lock; tests also run it in
-process. Calls name a module-level function and its arguments, never a closure, so that they
-cross a process boundary unchanged.
+revocation, audit rows). When publishing, a thread beside it copies what it committed into the
+lake at a set interval (publish_loop.py). The collector runs it in a process of its own
+(writer_process.py), so that encoding and DuckDB never take the RPC process's interpreter lock;
+tests also run it in process. Calls name a module-level function and its arguments, never a
+closure, so that they cross a process boundary unchanged.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 import duckdb
 
 from collector.encode import encode_events
+from collector.publish_loop import Publishing, PublishLoop
 from collector.store import Store
 from commaudit.v1 import events_pb2
 
@@ -57,11 +59,23 @@ class WriterLike(Protocol):
 
 class Writer:
     def __init__(
-        self, path: str | os.PathLike[str], store_factory: Callable[[Path], Store] = Store
+        self,
+        path: str | os.PathLike[str],
+        store_factory: Callable[[Path], Store] = Store,
+        publishing: Publishing | None = None,
     ) -> None:
         self.store = store_factory(Path(path))
         self.path = self.store.path
         self._ledger = self.store.load_ledger()
+        self._publish_loop: PublishLoop | None = None
+        if publishing is not None and publishing.interval_s > 0:
+            try:
+                self._publish_loop = PublishLoop(
+                    self.store, publishing.lake_dir, publishing.interval_s
+                )
+            except BaseException:
+                self.store.close()
+                raise
 
     def commit_group(self, batches: list[Batch], now_ms: int) -> GroupResult:
         """Plan, encode, commit, then apply: the ledger changes only after the commit."""
@@ -100,4 +114,9 @@ class Writer:
             return cursor.execute(sql, list(params)).fetchall()
 
     def close(self) -> None:
-        self.store.close()
+        """Publish a last time (when publishing), then checkpoint and close the database."""
+        try:
+            if self._publish_loop is not None:
+                self._publish_loop.close()
+        finally:
+            self.store.close()

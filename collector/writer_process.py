@@ -28,6 +28,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
+from collector.publish_loop import Publishing
 from collector.store import Store
 from collector.writer import Batch, GroupResult, Writer
 from commaudit.v1 import agent_service_pb2, events_pb2
@@ -46,13 +47,16 @@ class WriterProcess:
     """A Writer in a child process; thread-safe (one request at a time)."""
 
     def __init__(
-        self, path: str | os.PathLike[str], store_factory: Callable[[Path], Store] = Store
+        self,
+        path: str | os.PathLike[str],
+        store_factory: Callable[[Path], Store] = Store,
+        publishing: Publishing | None = None,
     ) -> None:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no grpc threads
         self._conn, child = context.Pipe()
         self._process = context.Process(
             target=_serve,
-            args=(child, str(path), store_factory),
+            args=(child, str(path), store_factory, publishing),
             name="commaudit-writer",
             daemon=True,
         )
@@ -115,8 +119,14 @@ class WriterProcess:
         return reply
 
 
-def _serve(conn: Connection, path: str, store_factory: Callable[[Path], Store]) -> None:
-    """The child: open the database, then answer requests until "close" or the parent's end."""
+def _serve(
+    conn: Connection,
+    path: str,
+    store_factory: Callable[[Path], Store],
+    publishing: Publishing | None,
+) -> None:
+    """The child: open the database (and start publishing), then answer requests until "close"
+    or the parent's end."""
     _die_with_parent()
     # Ctrl-C, and systemd's stop, signal the whole process group; the parent decides when the
     # database closes (after draining its queue), so the writer waits to be told.
@@ -126,7 +136,7 @@ def _serve(conn: Connection, path: str, store_factory: Callable[[Path], Store]) 
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        writer = Writer(path, store_factory)
+        writer = Writer(path, store_factory, publishing)
     except Exception as exc:
         conn.send(("error", _portable(exc)))
         return
