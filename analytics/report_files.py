@@ -88,5 +88,12 @@ def list_reports() -> list[ReportFile]:
 
 
 def sessions_query() -> ReportFile:
-    """The query deriving sessions from events (sql/sessions.sql), which every report reads."""
+    """The reference derivation of sessions from events (sql/sessions.sql); the collector
+    keeps the `sessions` table equal to it."""
     return _load(_folder("sql") / "sessions.sql", "sql/sessions.sql")
+
+
+def session_people_query() -> ReportFile:
+    """The query giving each session its organisation, employee and workgroup at its start
+    (sql/session_people.sql), which the runner makes a view before every report."""
+    return _load(_folder("sql") / "session_people.sql", "sql/session_people.sql")

@@ -1,4 +1,9 @@
-"""Runs a report on a DuckDB connection, after deriving the sessions every report builds on."""
+"""Runs a report on a DuckDB connection whose tables are the collector's (a read-only file, or
+the published lake `USE`d as the default database).
+
+Every report reads sessions through `session_people` (sql/session_people.sql), a temp view made
+before each run: temp objects work on a read-only connection and cost nothing until read.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
-from analytics.report_files import ReportFile, load_report, sessions_query
+from analytics.report_files import ReportFile, load_report, session_people_query, sessions_query
 
 
 @dataclass(frozen=True)
@@ -22,36 +28,55 @@ class ReportResult:
 
 
 def create_sessions_view(con: duckdb.DuckDBPyConnection) -> None:
-    """`sessions` as a temp view: the collector's file is opened read-only, and the temp catalog
-    stays writable; a view (not a table) costs nothing until a report reads it."""
+    """`sessions` derived from raw events, as a temp view that shadows the collector's table:
+    for a database holding events only (tests, or checking the table against its definition)."""
     con.execute(f"CREATE OR REPLACE TEMP VIEW sessions AS {sessions_query().sql}")
+
+
+def create_session_people_view(con: duckdb.DuckDBPyConnection) -> None:
+    """`session_people`: each session with the organisation, employee and workgroup that
+    answer for it. Made before every report so it always reads the current `sessions`."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW session_people AS {session_people_query().sql}")
 
 
 def run_report(
     con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object]
 ) -> ReportResult:
-    """Run report `name` with exactly its declared parameters (None binds SQL NULL)."""
-    report = load_report(name)
-    _check_params(report, params)
-    create_sessions_view(con)
-    cursor = con.execute(report.sql, {key: _bindable(value) for key, value in params.items()})
+    """Run report `name`; `params` may hold more than it declares, and it is bound only those
+    (None binds SQL NULL)."""
+    report, cursor = _execute(con, name, params)
     columns = tuple(column[0] for column in cursor.description or ())
     return ReportResult(report, columns, cursor.fetchall())
 
 
-def _check_params(report: ReportFile, params: Mapping[str, object]) -> None:
-    """Name the offending parameter: DuckDB's own message does not say which report wanted it."""
-    takes = ", ".join(f"${p}" for p in report.params) or "no parameters"
+def run_report_arrow(
+    con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object]
+) -> tuple[ReportFile, pa.Table]:
+    """As run_report, the rows as an Arrow table: its types (decimals, timestamps) survive
+    serialisation to another process."""
+    report, cursor = _execute(con, name, params)
+    return report, cursor.to_arrow_table()
+
+
+def _execute(
+    con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object]
+) -> tuple[ReportFile, duckdb.DuckDBPyConnection]:
+    report = load_report(name)
+    bound = _declared_params(report, params)
+    create_session_people_view(con)
+    return report, con.execute(report.sql, bound)
+
+
+def _declared_params(report: ReportFile, params: Mapping[str, object]) -> dict[str, object]:
+    """The parameters `report` declares, taken from `params`; a missing one is named, since
+    DuckDB's own message does not say which report wanted it."""
     missing = [p for p in report.params if p not in params]
     if missing:
+        takes = ", ".join(f"${p}" for p in report.params)
         raise ValueError(
             f"report {report.name}: missing parameter ${missing[0]} (it takes {takes})"
         )
-    unknown = [p for p in params if p not in report.params]
-    if unknown:
-        raise ValueError(
-            f"report {report.name}: unknown parameter ${unknown[0]} (it takes {takes})"
-        )
+    return {p: _bindable(params[p]) for p in report.params}
 
 
 def _bindable(value: object) -> object:

@@ -1,39 +1,57 @@
 -- name: usage
--- description: hours of use by communication category and app
+-- description: hours of use by communication category and app, per organisation and workgroup
 -- clause: City 4.01.06 §1.1 / Library CS3.1 (the communication technologies the policy covers)
--- params: from, to, device
+-- params: from, to, org, workgroup, scope, device
 --
 -- $from, $to  TIMESTAMP (UTC): the half-open range [from, to); each session is clipped to it,
 --             and a session entirely outside it does not count.
+-- $org        VARCHAR: 'city' | 'library', or NULL for both.
+-- $workgroup  VARCHAR: one workgroup id, or NULL for every workgroup.
+-- $scope      VARCHAR[]: the workgroups the reader may see, or NULL for all; when given,
+--             sessions outside them (and those of no workgroup) are left out, totals included.
 -- $device     VARCHAR: one device id, or NULL for every device.
 --
+-- A session counts for the workgroup its employee was in when it started (session_people), so
+-- an employee who moves mid-week adds hours to both workgroups.
 -- users counts (device_id, os_user) pairs: the same OS account name on two devices need not be
--- the same person until the roster maps accounts to employees.
+-- the same person; employees counts the roster's people responsible for the devices.
 -- A session with no evidence of its end (ended_at = started_at) counts as a session of 0 hours
 -- when it starts inside the range, so an app that ran is never invisible.
 WITH clipped AS (
     SELECT
+        org,
+        workgroup_id,
         device_id,
         os_user,
+        employee_id,
         app_id,
         category,
         greatest(started_at, $from::TIMESTAMP) AS clip_start,
         least(ended_at, $to::TIMESTAMP) AS clip_end
-    FROM sessions
-    WHERE ($device::VARCHAR IS NULL OR device_id = $device::VARCHAR)
-      AND started_at < $to::TIMESTAMP
+    FROM session_people
+    WHERE started_at < $to::TIMESTAMP
       -- overlaps [from, to): ends after from, or is an instant that lies inside the range
       AND (ended_at > $from::TIMESTAMP OR started_at >= $from::TIMESTAMP)
+      -- implied by the line above (no session ends before it starts); a plain comparison lets
+      -- the scan skip the row groups of earlier weeks by their min/max
+      AND ended_at >= $from::TIMESTAMP
+      AND ($device::VARCHAR IS NULL OR device_id = $device::VARCHAR)
+      AND ($org::VARCHAR IS NULL OR org = $org::VARCHAR)
+      AND ($workgroup::VARCHAR IS NULL OR workgroup_id = $workgroup::VARCHAR)
+      AND ($scope::VARCHAR[] IS NULL OR list_contains($scope::VARCHAR[], workgroup_id))
 )
 SELECT
+    org,
+    workgroup_id,
     category,
     app_id,
     count(DISTINCT device_id) AS devices,
     count(DISTINCT (device_id, os_user)) AS users,
+    count(DISTINCT employee_id) AS employees,
     count(*) AS sessions,
     -- whole milliseconds summed exactly, rounded once
     round(sum(date_diff('millisecond', clip_start, clip_end)) / 3600000, 2)::DECIMAL(12, 2)
         AS hours
 FROM clipped
-GROUP BY category, app_id
-ORDER BY category, hours DESC, app_id
+GROUP BY org, workgroup_id, category, app_id
+ORDER BY org, workgroup_id, category, hours DESC, app_id

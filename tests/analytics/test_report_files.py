@@ -11,6 +11,7 @@ from analytics.report_files import (
     list_reports,
     load_report,
     parse_report,
+    session_people_query,
     sessions_query,
 )
 
@@ -39,11 +40,20 @@ def test_the_sessions_query_has_a_header_and_takes_no_parameters() -> None:
     assert sql_parameters(sessions.sql) == set()
 
 
+def test_the_session_people_query_has_a_header_and_takes_no_parameters() -> None:
+    people = session_people_query()
+    assert (people.name, people.params) == ("session_people", ())
+    assert people.description and people.clause
+    assert sql_parameters(people.sql) == set()
+
+
 def test_the_usage_header_is_parsed_into_its_fields() -> None:
     usage = load_report("usage")
-    assert usage.description == "hours of use by communication category and app"
+    assert usage.description == (
+        "hours of use by communication category and app, per organisation and workgroup"
+    )
     assert usage.clause.startswith("City 4.01.06 §1.1 / Library CS3.1")
-    assert usage.params == ("from", "to", "device")
+    assert usage.params == ("from", "to", "org", "workgroup", "scope", "device")
 
 
 @pytest.mark.parametrize("field", ["name", "description", "clause", "params"])

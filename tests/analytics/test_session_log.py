@@ -1,4 +1,5 @@
-"""The session log on hand-built events: each overlapping session once, unclipped."""
+"""The session log: each overlapping session once, unclipped; on sessions derived from
+hand-built events, and on org_fixture.py's world for who answers for each session."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from decimal import Decimal
 
 import duckdb
 
-from analytics.run import run_report
+from analytics.run import create_sessions_view, run_report
 from tests.analytics.event_rows import EventLog
+from tests.analytics.org_fixture import World
 
 DAY = datetime(2026, 11, 18)
 NEXT_DAY = datetime(2026, 11, 19)
@@ -17,7 +19,10 @@ NEXT_DAY = datetime(2026, 11, 19)
 def session_log(log: EventLog, device: str | None = None) -> list[dict[str, object]]:
     con = duckdb.connect(str(log.close()), read_only=True)
     try:
-        result = run_report(con, "session_log", {"from": DAY, "to": NEXT_DAY, "device": device})
+        create_sessions_view(con)
+        params = {"from": DAY, "to": NEXT_DAY, "device": device, "org": None, "workgroup": None,
+                  "scope": None}  # fmt: skip
+        result = run_report(con, "session_log", params)
     finally:
         con.close()
     return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
@@ -42,3 +47,56 @@ def test_a_session_that_ended_exactly_where_the_range_begins_is_not_listed(
     log.session("d1", "zoom", DAY.replace(day=17, hour=23), minutes=60,
                 category="teleconferencing")  # fmt: skip
     assert session_log(log) == []
+
+
+def test_each_session_names_the_employee_and_workgroup_answering_for_it_then(
+    world: World,
+) -> None:
+    world.session("d-ann", "outlook", datetime(2026, 11, 17, 9), 30)  # Ann still in wg-parks
+    world.session("d-ann", "outlook", datetime(2026, 11, 19, 9), 30)  # Ann now in wg-fin
+    world.session("d-kiosk", "slack", datetime(2026, 11, 18, 9), 30)  # enrolled for L100
+    rows = world.rows("session_log")
+    assert [(r["device_id"], r["org"], r["workgroup_id"], r["employee_id"]) for r in rows] == [
+        ("d-ann", "city", "wg-parks", "E101"),
+        ("d-kiosk", "library", "wg-main", "L100"),
+        ("d-ann", "city", "wg-fin", "E101"),
+    ]
+
+
+def test_scope_org_and_workgroup_keep_only_their_own_sessions(world: World) -> None:
+    world.session("d-ann", "outlook", datetime(2026, 11, 17, 9), 30)
+    world.session("d-ann", "outlook", datetime(2026, 11, 19, 9), 30)
+    world.session("d-kiosk", "slack", datetime(2026, 11, 18, 9), 30)
+    world.session("d-unknown", "slack", datetime(2026, 11, 18, 9), 30)  # never enrolled
+    assert len(world.rows("session_log")) == 4
+
+    def started(**params: object) -> list[object]:
+        return [r["started_at"] for r in world.rows("session_log", **params)]
+
+    assert started(scope=["wg-fin"]) == [datetime(2026, 11, 19, 9)]
+    assert started(workgroup="wg-parks") == [datetime(2026, 11, 17, 9)]
+    assert started(org="library") == [datetime(2026, 11, 18, 9)]
+
+
+def test_a_device_handed_over_answers_to_each_assignee_in_turn(world: World) -> None:
+    # bob-pc goes to Finn on Thursday 12:00; FIN-SPARE enrolls with no employee named and is
+    # found by its host name, whatever its case.
+    handover = datetime(2026, 11, 19, 12)
+    world.sql("UPDATE device_assignments SET valid_to = ? WHERE hostname = 'bob-pc'", handover)
+    world.sql("INSERT INTO device_assignments VALUES ('bob-pc', 'city', 'E200', ?, NULL, 'imp')",
+              handover)  # fmt: skip
+    world.sql(
+        "INSERT INTO devices (device_id, key_sha256, org, ownership, employee_id, hostname,"
+        " token_id, enrolled_at) VALUES ('d-spare', '', 'city', 'employer', NULL, 'FIN-SPARE',"
+        " 'tok', ?)",
+        datetime(2026, 11, 2),
+    )
+    world.session("d-bob", "outlook", datetime(2026, 11, 19, 11), 30)
+    world.session("d-bob", "outlook", datetime(2026, 11, 19, 12), 30)
+    world.session("d-spare", "outlook", datetime(2026, 11, 20, 9), 30)
+    rows = world.rows("session_log")
+    assert [(r["device_id"], r["employee_id"], r["workgroup_id"]) for r in rows] == [
+        ("d-bob", "E102", "wg-parks"),
+        ("d-bob", "E200", "wg-fin"),
+        ("d-spare", "E200", "wg-fin"),
+    ]
