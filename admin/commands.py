@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
-import grpc
 import typer
 
-from admin.connection import ENV_VAR, Connection, ConnectionFileError, load_connection
-from commaudit.v1 import admin_service_pb2, admin_service_pb2_grpc, agent_service_pb2
-
-T = TypeVar("T")
+from admin.connection import load_connection
+from admin.rpc import (
+    RPC_TIMEOUT_S,
+    CollectorOption,
+    ConnectionOption,
+    PlaintextOption,
+    call,
+    collector_errors,
+)
+from commaudit.v1 import admin_service_pb2, agent_service_pb2
 
 enroll_token_app = typer.Typer(
     help="One-time enrollment tokens for new devices.", no_args_is_help=True
@@ -34,22 +36,6 @@ _OWNERSHIP = {
     "personal": agent_service_pb2.OWNERSHIP_PERSONAL,
 }
 _OWNERSHIP_NAME = {value: name for name, value in _OWNERSHIP.items()}
-RPC_TIMEOUT_S = 30.0
-
-ConnectionOption = Annotated[
-    Path,
-    typer.Option(
-        "--connection",
-        envvar=ENV_VAR,
-        help="Connection file (written by 'commaudit-collector init').",
-    ),
-]
-CollectorOption = Annotated[
-    str | None, typer.Option("--collector", help="HOST:PORT, instead of the file's.")
-]
-PlaintextOption = Annotated[
-    bool, typer.Option("--plaintext", help="No TLS; loopback collectors only.")
-]
 
 
 def parse_duration(text: str) -> int:
@@ -58,28 +44,6 @@ def parse_duration(text: str) -> int:
     if not match:
         raise typer.BadParameter(f"{text!r} is not a duration like 7d, 12h, 30m or 90s")
     return int(match.group(1)) * _UNIT_S[match.group(2)]
-
-
-@contextmanager
-def collector_errors() -> Iterator[None]:
-    """A refusal by the collector: its status and message on stderr, exit 1."""
-    try:
-        yield
-    except ConnectionFileError as exc:
-        typer.echo(f"commaudit: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except grpc.RpcError as exc:
-        code = exc.code() if hasattr(exc, "code") else None
-        details = exc.details() if hasattr(exc, "details") else str(exc)
-        typer.echo(f"commaudit: collector said {getattr(code, 'name', code)}: {details}", err=True)
-        raise typer.Exit(1) from None
-
-
-def call(
-    connection: Connection, method: Callable[[admin_service_pb2_grpc.AdminServiceStub], T]
-) -> T:
-    with connection.channel() as channel:
-        return method(admin_service_pb2_grpc.AdminServiceStub(channel))
 
 
 @enroll_token_app.command("create")

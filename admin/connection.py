@@ -77,3 +77,24 @@ def load_connection(
         ca_pem=None if plaintext else ca_pem,
         credential=body["credential"],
     )
+
+
+def save_connection(path: Path, connection: Connection) -> None:
+    """A new operator's connection file: created owner-only, never over an existing file (a
+    credential is shown once; overwriting one would lose it)."""
+    body = json.dumps(
+        {
+            "collector": connection.collector,
+            "ca_pem": connection.ca_pem,
+            "credential": connection.credential,
+        },
+        indent=2,
+    )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConnectionFileError(f"{path}: exists already; choose another --out") from None
+    except OSError as exc:
+        raise ConnectionFileError(f"{path}: cannot create ({exc.strerror})") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(body + "\n")

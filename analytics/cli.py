@@ -1,26 +1,39 @@
-"""`commaudit`: the analysts' and admins' CLI. Thin commands over functions tests call directly.
+"""`commaudit`: the analysts', directors' and admins' CLI. Thin commands over the collector's
+AdminService; the collector checks each caller's role, scopes directors to their workgroups and
+writes every call to its audit log (§4.1: reviewed by appropriate staff only).
 
-Groups: `report` (analytics, reading DuckDB) and `enroll-token`, `device` (admin.commands, calls
-to the collector's AdminService); restrictions and imports join them later.
-Every input error ends with one precise line on stderr and exit status 2, the status a shell
-script can tell from a report that ran and found nothing.
+Groups: `report` (policy reports over the published lake), `lake` (how to attach it yourself),
+`import` and `org` (organisation data), `restriction` (§4.4), `enroll-token`, `device`,
+`operator`, `audit`. Every input error ends with one precise line on stderr and exit status 2,
+the status a shell script can tell from a report that ran and found nothing; a refusal by the
+collector exits 1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import typer
 
 from admin.commands import device_app, enroll_token_app
+from admin.connection import load_connection
+from admin.operators_cli import audit_app, operator_app
+from admin.org_cli import import_files, org_app
+from admin.restrictions_cli import restriction_app
+from admin.rpc import CollectorOption, ConnectionOption, PlaintextOption, call, collector_errors
 from analytics.output import FORMATS, render
-from analytics.report_files import list_reports
-from analytics.run import ReportResult, run_report
+from analytics.report_files import ReportFile, list_reports
+from analytics.run import ReportResult
+from collector.lake import attach_sql
+from collector.report_runner import from_ipc
+from collector.state_dir import StateDir
+from commaudit.v1 import admin_service_pb2
 
 app = typer.Typer(
     help="commaudit: audit how communication apps are used, clause by clause.",
@@ -29,13 +42,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 report_app = typer.Typer(help="Run the policy reports.", no_args_is_help=True)
+lake_app = typer.Typer(help="The published lake analysts attach.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
+app.add_typer(lake_app, name="lake")
+app.command("import")(import_files)
+app.add_typer(org_app, name="org")
+app.add_typer(restriction_app, name="restriction")
 app.add_typer(enroll_token_app, name="enroll-token")
 app.add_typer(device_app, name="device")
+app.add_typer(operator_app, name="operator")
+app.add_typer(audit_app, name="audit")
 
-# DuckDB's words when another process (the collector) holds the file (DESIGN.md §5, measured).
-_LOCK_MESSAGES = ("Could not set lock on file", "Conflicting lock")
 DEFAULT_DAYS = 7
+REPORT_TIMEOUT_S = 300.0
+ALL_FORMATS = (*FORMATS, "parquet")
 
 
 class UsageError(Exception):
@@ -73,50 +93,45 @@ def day_range(
     if first > last:
         raise UsageError(f"--from {first} is after --to {last}")
     midnight = datetime.min.time()
-    return datetime.combine(first, midnight), datetime.combine(last + timedelta(days=1), midnight)
+    return (
+        datetime.combine(first, midnight, UTC),
+        datetime.combine(last + timedelta(days=1), midnight, UTC),
+    )
 
 
-def open_database(db: Path) -> duckdb.DuckDBPyConnection:
-    """Read-only: reports never write to the collector's evidence."""
-    if not db.is_file():
-        raise UsageError(f"--db: {db} does not exist")
+def week_range(week: str) -> tuple[datetime, datetime]:
+    """'2026-W47' -> [Monday 00:00 UTC, the next Monday 00:00 UTC) of that ISO week."""
     try:
-        con = duckdb.connect(str(db), read_only=True)
-    except duckdb.IOException as error:
-        if any(words in str(error) for words in _LOCK_MESSAGES):
-            raise UsageError(
-                f"--db: {db}: the database is in use by a running collector;"
-                " stop it or read the published lake"
-            ) from None
-        raise UsageError(f"--db: {db}: {error}") from None
-    has_events = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'events'"
-    ).fetchone()
-    if not has_events or not has_events[0]:
-        con.close()
-        raise UsageError(f"--db: {db} has no events table; is it a commaudit collector database?")
-    return con
+        year, _, number = week.upper().partition("-W")
+        monday = date.fromisocalendar(int(year), int(number), 1)
+    except ValueError:
+        raise UsageError(f"--week: {week!r} is not an ISO week like 2026-W47") from None
+    start = datetime.combine(monday, datetime.min.time(), UTC)
+    return start, start + timedelta(days=7)
 
 
-def device_report(
-    name: str, db: Path, start: str | None, end: str | None, device: str | None
-) -> ReportResult:
-    """A report over a day range, optionally for one device."""
-    begin, finish = day_range(start, end)
-    con = open_database(db)
-    try:
-        return run_report(con, name, {"from": begin, "to": finish, "device": device})
-    finally:
-        con.close()
+def report_range(start: str | None, end: str | None, week: str | None) -> tuple[datetime, datetime]:
+    if week is not None:
+        if start is not None or end is not None:
+            raise UsageError("--week cannot be combined with --from/--to")
+        return week_range(week)
+    return day_range(start, end)
 
 
-def report_text(
-    name: str, db: Path, start: str | None, end: str | None, device: str | None, fmt: str
-) -> str:
-    """What `commaudit report <name>` prints."""
-    if fmt not in FORMATS:
-        raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    return render(device_report(name, db, start, end, device), fmt)
+def write_result(table: pa.Table, result: ReportResult, fmt: str, output: Path | None) -> None:
+    """Text formats to stdout or --output; Parquet (binary) only to --output."""
+    if fmt == "parquet":
+        if output is None:
+            raise UsageError("--format parquet writes a file: give --output FILE.parquet")
+        pq.write_table(table, output)
+        typer.echo(f"{result.report.name}: {table.num_rows} rows written to {output}", err=True)
+        return
+    text = render(result, fmt)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"{result.report.name}: {table.num_rows} rows written to {output}", err=True)
 
 
 def reports_text() -> str:
@@ -129,47 +144,105 @@ def reports_text() -> str:
     )
 
 
-DbOption = Annotated[Path, typer.Option("--db", help="the collector's DuckDB file (read-only)")]
 FromOption = Annotated[
-    str | None, typer.Option("--from", help="first day, YYYY-MM-DD, from 00:00 UTC")
+    str | None, typer.Option("--from", help="First day, YYYY-MM-DD, from 00:00 UTC.")
 ]
 ToOption = Annotated[
-    str | None, typer.Option("--to", help="last day, YYYY-MM-DD, included whole (UTC)")
+    str | None, typer.Option("--to", help="Last day, YYYY-MM-DD, included whole (UTC).")
 ]
-DeviceOption = Annotated[str | None, typer.Option("--device", help="one device id only")]
-FormatOption = Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))]
+WeekOption = Annotated[
+    str | None, typer.Option("--week", help="An ISO week, e.g. 2026-W47 (Monday-Sunday, UTC).")
+]
+OrgOption = Annotated[str, typer.Option("--org", help="city or library (default: both).")]
+WorkgroupOption = Annotated[str, typer.Option("--workgroup", help="One workgroup id.")]
+DeviceOption = Annotated[str, typer.Option("--device", help="One device id.")]
+SilentOption = Annotated[
+    int, typer.Option("--silent-hours", min=1, max=24 * 90, help="coverage: silent after N hours.")
+]
+FormatOption = Annotated[str, typer.Option("--format", help=" | ".join(ALL_FORMATS))]
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", help="Write to this file (required for parquet).")
+]
 
 
-@report_app.command("usage")
-def usage_command(
-    db: DbOption,
-    start: FromOption = None,
-    end: ToOption = None,
-    device: DeviceOption = None,
-    fmt: FormatOption = "table",
-) -> None:
-    """Hours of use by communication category and app (default: the last 7 days)."""
-    with usage_errors():
-        typer.echo(report_text("usage", db, start, end, device, fmt), nl=False)
+def run_report_command(name: str) -> Callable[..., None]:
+    """The command for one report: every report takes the same options; each uses those its
+    SQL declares, and the collector checks the rest."""
+
+    def command(
+        connection_file: ConnectionOption,
+        start: FromOption = None,
+        end: ToOption = None,
+        week: WeekOption = None,
+        org: OrgOption = "",
+        workgroup: WorkgroupOption = "",
+        device: DeviceOption = "",
+        silent_hours: SilentOption = 24,
+        fmt: FormatOption = "table",
+        output: OutputOption = None,
+        collector: CollectorOption = None,
+        plaintext: PlaintextOption = False,
+    ) -> None:
+        with usage_errors():
+            if fmt not in ALL_FORMATS:
+                raise UsageError(f"--format: {fmt!r} is not one of {', '.join(ALL_FORMATS)}")
+            if org and org not in ("city", "library"):
+                raise UsageError(f"--org: {org!r} is not city or library")
+            begin, finish = report_range(start, end, week)
+            request = admin_service_pb2.RunReportRequest(
+                name=name, from_ms=int(begin.timestamp() * 1000),
+                to_ms=int(finish.timestamp() * 1000), org=org, workgroup_id=workgroup,
+                device_id=device, silent_hours=silent_hours, format=fmt,
+            )  # fmt: skip
+            with collector_errors():
+                connection = load_connection(
+                    connection_file, collector=collector, plaintext=plaintext
+                )
+                answer = call(
+                    connection,
+                    lambda stub: stub.RunReport(
+                        request, metadata=connection.metadata, timeout=REPORT_TIMEOUT_S
+                    ),
+                )
+            table = from_ipc(answer.arrow_ipc)
+            report = ReportFile(answer.name, answer.description, answer.clause, (), "")
+            result = ReportResult(report, tuple(table.column_names), _rows(table))
+            write_result(table, result, fmt, output)
+
+    command.__doc__ = next(r.description for r in list_reports() if r.name == name).capitalize()
+    return command
 
 
-@report_app.command("session-log")
-def session_log_command(
-    db: DbOption,
-    start: FromOption = None,
-    end: ToOption = None,
-    device: DeviceOption = None,
-    fmt: FormatOption = "table",
-) -> None:
-    """Every app session in the range, one row each (default: the last 7 days)."""
-    with usage_errors():
-        typer.echo(report_text("session_log", db, start, end, device, fmt), nl=False)
+def _rows(table: pa.Table) -> list[tuple[object, ...]]:
+    columns = [column.to_pylist() for column in table.columns]
+    return list(zip(*columns, strict=True)) if columns else []
+
+
+for _report in list_reports():
+    report_app.command(_report.name.replace("_", "-"))(run_report_command(_report.name))
 
 
 @report_app.command("list")
 def list_command() -> None:
     """Every report, what it answers, and the policy clause it serves."""
     typer.echo(reports_text(), nl=False)
+
+
+@lake_app.command("info")
+def lake_info(
+    state_dir: Annotated[
+        Path, typer.Option("--state-dir", help="The collector's state directory.")
+    ],
+) -> None:
+    """How to attach the published lake read-only from your own DuckDB session."""
+    lake = StateDir(state_dir).lake
+    with usage_errors():
+        if not lake.is_dir():
+            raise UsageError(
+                f"--state-dir: {state_dir} has no lake yet (the collector publishes one"
+                " at its --publish-interval-s once it runs)"
+            )
+    typer.echo(attach_sql(lake))
 
 
 def main() -> None:

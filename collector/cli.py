@@ -20,6 +20,7 @@ import typer
 from collector.admission import AdmissionLimits
 from collector.atomic_file import PUBLIC, write_atomically
 from collector.ingest import IngestLimits
+from collector.publish_loop import DEFAULT_INTERVAL_S
 from collector.server import ConfigError, check_transport, parse_listen, start_server
 from collector.state_dir import AlreadyInitialised, StateDir, initialise
 from collector.tls import TlsError, default_hostnames
@@ -136,6 +137,24 @@ def serve(
             help="How long a Report may wait for others to share its commit (latency vs CPU).",
         ),
     ] = IngestLimits.max_group_delay_s * 1000,
+    publish_interval_s: Annotated[
+        float,
+        typer.Option(
+            "--publish-interval-s",
+            min=0,
+            help="Publish what is stored into the state directory's lake (what analysts and"
+            " reports read) this often; 0: never.",
+        ),
+    ] = DEFAULT_INTERVAL_S,
+    import_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--import-dir",
+            file_okay=False,
+            help="Watch this folder for organisation CSV exports (samples/org/README.md);"
+            " imported files move to done/, refused ones to failed/ with their errors.",
+        ),
+    ] = None,
 ) -> None:
     """Serve AgentService and AdminService until SIGTERM or SIGINT."""
     logging.basicConfig(
@@ -152,7 +171,18 @@ def serve(
             device_events_per_s=device_rate, min_free_bytes=min_free_mb * 2**20
         )
         ingest = IngestLimits(max_group_delay_s=commit_window_ms / 1000)
-        asyncio.run(_serve(state, listen, plaintext, port_file, admission, ingest))
+        asyncio.run(
+            _serve(
+                state,
+                listen,
+                plaintext,
+                port_file,
+                admission,
+                ingest,
+                publish_interval_s,
+                import_dir,
+            )
+        )
     except TlsError as exc:  # found before the database is opened (server.py)
         raise typer.BadParameter(str(exc), param_hint="--state-dir") from None
     except (OSError, duckdb.Error) as exc:
@@ -183,6 +213,8 @@ async def _serve(
     port_file: Path | None,
     admission: AdmissionLimits,
     ingest: IngestLimits,
+    publish_interval_s: float,
+    import_dir: Path | None,
 ) -> None:
     server = await start_server(
         state.root,
@@ -191,6 +223,8 @@ async def _serve(
         admission_limits=admission,
         ingest_limits=ingest,
         writer_process=True,
+        publish_interval_s=publish_interval_s,
+        import_dir=import_dir,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -247,25 +247,60 @@ def device_keys(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[bytes, bool]]
     return {device_id: (bytes(key), bool(revoked)) for device_id, key, revoked in rows}
 
 
+ROLES = ("admin", "analyst", "director")
+
+
 def add_operator(
-    con: duckdb.DuckDBPyConnection, operator_id: str, role: str, *, now_ms: int
+    con: duckdb.DuckDBPyConnection,
+    operator_id: str,
+    role: str,
+    *,
+    now_ms: int,
+    employee_id: str = "",
 ) -> str:
-    """A new operator and its credential (returned once)."""
+    """A new operator and its credential (returned once). A director is an employee: the
+    workgroups they direct are all they may see or restrict (§4.4)."""
     if not ID_PATTERN.fullmatch(operator_id):
         raise EnrollmentError("operator id: must be 1-128 of A-Z a-z 0-9 . _ -")
+    if role not in ROLES:
+        raise EnrollmentError(f"role: {role!r} is not one of {', '.join(ROLES)}")
+    if role == "director" and not employee_id:
+        raise EnrollmentError("a director operator needs the employee id of the director")
+    if role != "director" and employee_id:
+        raise EnrollmentError("only a director operator is tied to an employee id")
+    if (
+        employee_id
+        and not con.execute(
+            "SELECT 1 FROM employees WHERE employee_id = ? AND valid_to IS NULL", [employee_id]
+        ).fetchone()
+    ):
+        raise EnrollmentError(f"employee {employee_id!r} is not a current employee")
     if con.execute("SELECT 1 FROM operators WHERE operator_id = ?", [operator_id]).fetchone():
         raise EnrollmentError(f"operator {operator_id!r} exists already")
     key = new_secret()
     con.execute(
-        f"INSERT INTO operators VALUES (?, ?, ?, {_TS})", [operator_id, role, digest(key), now_ms]
+        f"INSERT INTO operators VALUES (?, ?, ?, {_TS}, ?)",
+        [operator_id, role, digest(key), now_ms, employee_id or None],
     )
     return compose(OPERATOR_PREFIX, operator_id, key)
 
 
-def operator_keys(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[bytes, str]]:
-    """operator_id -> (key digest, role)."""
-    rows = con.execute("SELECT operator_id, key_sha256, role FROM operators").fetchall()
-    return {operator_id: (bytes(key), role) for operator_id, key, role in rows}
+def operator_keys(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[bytes, str, str]]:
+    """operator_id -> (key digest, role, employee id or '')."""
+    rows = con.execute(
+        "SELECT operator_id, key_sha256, role, coalesce(employee_id, '') FROM operators"
+    ).fetchall()
+    return {operator_id: (bytes(key), role, employee) for operator_id, key, role, employee in rows}
+
+
+def directed_workgroups(con: duckdb.DuckDBPyConnection, employee_id: str) -> list[str]:
+    """The workgroups an employee directs now: a director operator's whole view."""
+    rows = con.execute(
+        "SELECT workgroup_id FROM workgroups WHERE director_id = ? AND valid_to IS NULL"
+        " ORDER BY workgroup_id",
+        [employee_id],
+    ).fetchall()
+    return [str(row[0]) for row in rows]
 
 
 def write_audit(

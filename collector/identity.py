@@ -70,12 +70,13 @@ class DeviceKeys:
 class Operator:
     operator_id: str
     role: str  # admin | analyst | director
+    employee_id: str = ""  # directors: who they are, which decides what they see
 
 
 class OperatorKeys:
-    """operator_id -> (key digest, role)."""
+    """operator_id -> (key digest, role, employee id); operators added later join with add()."""
 
-    def __init__(self, keys: Mapping[str, tuple[bytes, str]]) -> None:
+    def __init__(self, keys: Mapping[str, tuple[bytes, str, str]]) -> None:
         self._keys = dict(keys)
 
     def authenticate(self, metadata: Metadata) -> Operator:
@@ -83,4 +84,7 @@ class OperatorKeys:
         entry = self._keys.get(operator_id)
         if entry is None or not matches(secret, entry[0]):
             raise Unauthenticated("unknown operator credential")
-        return Operator(operator_id, entry[1])
+        return Operator(operator_id, entry[1], entry[2])
+
+    def add(self, operator_id: str, key_sha256: bytes, role: str, employee_id: str) -> None:
+        self._keys[operator_id] = (key_sha256, role, employee_id)

@@ -17,12 +17,17 @@ from pathlib import Path
 
 import grpc
 
-from collector.admin_service import AdminService
+from agent.catalog import load_catalog
+from collector.admin_service import AdminService, run_audited
 from collector.admission import Admission, AdmissionLimits
-from collector.enrollment import device_keys, operator_keys
+from collector.catalog_apps import catalog_rows, replace_catalog_apps
+from collector.enrollment import device_keys, operator_keys, write_audit
 from collector.identity import DeviceKeys, OperatorKeys
+from collector.import_folder import Importer, ImportFolder
 from collector.ingest import IngestLimits, Ingestor
-from collector.service import AgentService, rpc_handlers
+from collector.org_import import ImportSummary, OrgImportError, import_org_file
+from collector.publish_loop import DEFAULT_INTERVAL_S, Publishing
+from collector.service import AgentService, now_ms, rpc_handlers
 from collector.state_dir import StateDir
 from collector.store import Store
 from collector.tls import ServerTls, load_server_tls
@@ -66,6 +71,8 @@ class CollectorServer:
         """None when serving plaintext on loopback."""
         self.device_keys = device_keys
         """The credentials checked on every call; enrollment adds to them."""
+        self.import_folder: ImportFolder | None = None
+        """Watches --import-dir, when there is one."""
         self._server = server
         self._stopped = False
 
@@ -78,6 +85,8 @@ class CollectorServer:
         if self._stopped:
             return
         self._stopped = True
+        if self.import_folder is not None:
+            await asyncio.to_thread(self.import_folder.stop)
         await self._server.stop(grace)
         await asyncio.to_thread(self.ingestor.close)
         await asyncio.to_thread(self.writer.close)
@@ -94,12 +103,17 @@ async def start_server(
     admission_limits: AdmissionLimits | None = None,
     store_factory: Callable[[Path], Store] = Store,
     writer_process: bool = False,
+    publish_interval_s: float = DEFAULT_INTERVAL_S,
+    import_dir: Path | None = None,
 ) -> CollectorServer:
     """Open the store and serve AgentService and AdminService on `listen` (HOST:PORT, port 0
     allowed), over TLS from the state directory unless `plaintext` (loopback only).
 
     writer_process: run the database writer in a child process (writer_process.py), as the
     command line does; in process otherwise (tests that reach into the store).
+    publish_interval_s: publish into the state directory's lake this often, beside the writer
+    (publish_loop.py), and once more at stop; 0: never.
+    import_dir: a folder watched for organisation CSV exports (import_folder.py).
     """
     host, port = parse_listen(listen)
     check_transport(host, plaintext)
@@ -108,13 +122,17 @@ async def start_server(
     state.root.mkdir(parents=True, exist_ok=True)
     # Made on this thread, which lives as long as the server: a child process made from a
     # short-lived worker thread would be killed with that thread (PR_SET_PDEATHSIG).
+    publishing = Publishing(state.lake, publish_interval_s)
     writer: WriterLike = (
-        WriterProcess(state.db, store_factory)
+        WriterProcess(state.db, store_factory, publishing)
         if writer_process
-        else Writer(state.db, store_factory)
+        else Writer(state.db, store_factory, publishing)
     )
     ingestor: Ingestor | None = None
+    folder: ImportFolder | None = None
     try:
+        apps = writer.transaction(replace_catalog_apps, catalog_rows(load_catalog()))
+        log.info("catalog: %d apps known to reports", apps)
         devices = DeviceKeys(writer.transaction(device_keys))
         operators = OperatorKeys(writer.transaction(operator_keys))
         ingestor = Ingestor(writer, ingest_limits)
@@ -128,10 +146,13 @@ async def start_server(
         service = AgentService(ingestor, writer, devices, limits, admission=admission)
         server.add_generic_rpc_handlers((rpc_handlers(service),))
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminService(writer, operators, devices), server
+            AdminService(writer, operators, devices, lake_dir=state.lake), server
         )
         bound = _bind(server, host, port, tls)
         await server.start()
+        if import_dir is not None:
+            folder = ImportFolder(import_dir, _folder_importer(writer))
+            folder.start()
     except BaseException:
         if ingestor is not None:
             ingestor.close()
@@ -144,7 +165,35 @@ async def start_server(
         "TLS" if tls else "plaintext, loopback",
         len(devices),
     )
-    return CollectorServer(server, ingestor, writer, host, bound, tls, devices)
+    collector = CollectorServer(server, ingestor, writer, host, bound, tls, devices)
+    collector.import_folder = folder
+    return collector
+
+
+def _folder_importer(writer: WriterLike) -> Importer:
+    """Imports a dropped file as the operator 'folder', audited like an import by command."""
+
+    def importer(kind: str, path: Path) -> ImportSummary:
+        at = now_ms()
+        audit = {
+            "operator_id": "folder", "role": "system", "action": "import_org_data",
+            "target": f"{kind}:{path.name}", "outcome": "ok", "detail": "", "now_ms": at,
+        }  # fmt: skip
+        arguments = {
+            "kind": kind, "file_name": path.name, "content": path.read_bytes(),
+            "imported_by": "folder", "now_ms": at,
+        }  # fmt: skip
+        try:
+            summary: ImportSummary = writer.transaction(
+                run_audited, import_org_file, arguments, audit
+            )
+        except OrgImportError as exc:
+            refused = f"refused: {len(exc.errors)} bad rows"
+            writer.transaction(write_audit, **{**audit, "outcome": refused})
+            raise
+        return summary
+
+    return importer
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

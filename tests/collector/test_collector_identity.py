@@ -85,7 +85,7 @@ def test_a_missing_malformed_or_misplaced_credential_is_unauthenticated(
 
 def test_an_operator_credential_gives_its_role_and_a_device_credential_is_not_one() -> None:
     secret = new_secret()
-    operators = OperatorKeys({"ana": (digest(secret), "analyst")})
+    operators = OperatorKeys({"ana": (digest(secret), "analyst", "")})
     operator = operators.authenticate(auth(compose(OPERATOR_PREFIX, "ana", secret)))
     assert (operator.operator_id, operator.role) == ("ana", "analyst")
     credential, _ = device_credential("ana")

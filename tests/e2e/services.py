@@ -45,7 +45,8 @@ class Service:
 
 
 class Collector(Service):
-    def __init__(self, tmp: Path, port: int = 0) -> None:
+    def __init__(self, tmp: Path, port: int = 0, extra_args: tuple[str, ...] = ()) -> None:
+        self.extra_args = extra_args
         self.state_dir = tmp / "collector"
         self.db = self.state_dir / "commaudit.duckdb"
         self.ca = self.state_dir / "tls" / "ca.pem"
@@ -61,6 +62,7 @@ class Collector(Service):
         self.argv = [
             str(BIN / "commaudit-collector"), "serve", "--state-dir", str(self.state_dir),
             "--listen", f"127.0.0.1:{self.requested_port}", "--port-file", str(self.port_file),
+            *self.extra_args,
         ]  # fmt: skip
         super().start()
         deadline = time.monotonic() + 30
@@ -95,12 +97,19 @@ def run(argv: list[str]) -> str:
     return result.stdout
 
 
-def enroll(tmp: Path, collector: Collector, name: str, ownership: str = "employer") -> Path:
+def enroll(
+    tmp: Path,
+    collector: Collector,
+    name: str,
+    ownership: str = "employer",
+    org: str = "city",
+    employee: str = "",
+) -> Path:
     """An admin makes a token, the device redeems it; the device's state directory."""
     token = run(
-        [str(BIN / "commaudit"), "enroll-token", "create", "--org", "city",
+        [str(BIN / "commaudit"), "enroll-token", "create", "--org", org,
          "--ownership", ownership, "--expires", "10m", "--connection", str(collector.connection),
-         "--collector", collector.address]
+         "--collector", collector.address, "--employee", employee]
     ).strip()  # fmt: skip
     state_dir = tmp / name
     run(
@@ -118,10 +127,11 @@ def agent_service(
     via: str | None = None,
     scan: float = 0.2,
     heartbeat: float = 0.3,
+    employee: str = "",
 ) -> Agent:
     """An enrolled agent scanning and beating fast, so a few seconds make many events; `via`
     is another address to reach the collector by (a proxy)."""
-    state_dir = enroll(tmp, collector, name)
+    state_dir = enroll(tmp, collector, name, employee=employee)
     device_id = json.loads((state_dir / "enrollment.json").read_text())["device_id"]
     argv = [str(BIN / "commaudit-agent"), "run", "--state-dir", str(state_dir),
             "--scan-interval", str(scan), "--heartbeat-interval", str(heartbeat),

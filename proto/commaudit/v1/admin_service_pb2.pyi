@@ -202,3 +202,642 @@ class ListDevicesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListDevicesResponse: _TypeAlias = ListDevicesResponse  # noqa: Y015
+
+@_typing.final
+class CreateOperatorRequest(_message.Message):
+    """---------------------------------------------------------------- operators and the audit log"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    EMPLOYEE_ID_FIELD_NUMBER: _builtins.int
+    operator_id: _builtins.str
+    """1-128 of A-Z a-z 0-9 . _ -"""
+    role: _builtins.str
+    """admin | analyst | director"""
+    employee_id: _builtins.str
+    """Directors only: the employee they are; they see their own workgroups only (§4.4)."""
+    def __init__(
+        self,
+        *,
+        operator_id: _builtins.str = ...,
+        role: _builtins.str = ...,
+        employee_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["employee_id", b"employee_id", "operator_id", b"operator_id", "role", b"role"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateOperatorRequest: _TypeAlias = CreateOperatorRequest  # noqa: Y015
+
+@_typing.final
+class CreateOperatorResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDENTIAL_FIELD_NUMBER: _builtins.int
+    credential: _builtins.str
+    """Shown once: the collector keeps only its digest."""
+    def __init__(
+        self,
+        *,
+        credential: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateOperatorResponse: _TypeAlias = CreateOperatorResponse  # noqa: Y015
+
+@_typing.final
+class ListAuditRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_MS_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    since_ms: _builtins.int
+    """Entries at or after this instant (0: all), newest first, at most `limit` (0: 1000)."""
+    limit: _builtins.int
+    operator_id: _builtins.str
+    """Optional filters."""
+    action: _builtins.str
+    def __init__(
+        self,
+        *,
+        since_ms: _builtins.int = ...,
+        limit: _builtins.int = ...,
+        operator_id: _builtins.str = ...,
+        action: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "limit", b"limit", "operator_id", b"operator_id", "since_ms", b"since_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditRequest: _TypeAlias = ListAuditRequest  # noqa: Y015
+
+@_typing.final
+class AuditEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOGGED_AT_MS_FIELD_NUMBER: _builtins.int
+    OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    logged_at_ms: _builtins.int
+    operator_id: _builtins.str
+    role: _builtins.str
+    action: _builtins.str
+    target: _builtins.str
+    outcome: _builtins.str
+    """ok | denied | refused: <reason>"""
+    detail: _builtins.str
+    def __init__(
+        self,
+        *,
+        logged_at_ms: _builtins.int = ...,
+        operator_id: _builtins.str = ...,
+        role: _builtins.str = ...,
+        action: _builtins.str = ...,
+        target: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "detail", b"detail", "logged_at_ms", b"logged_at_ms", "operator_id", b"operator_id", "outcome", b"outcome", "role", b"role", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditEntry: _TypeAlias = AuditEntry  # noqa: Y015
+
+@_typing.final
+class ListAuditResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___AuditEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditResponse: _TypeAlias = ListAuditResponse  # noqa: Y015
+
+@_typing.final
+class ImportOrgDataRequest(_message.Message):
+    """---------------------------------------------------------------- organisation data"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """workgroups | employees | device_assignments | training"""
+    file_name: _builtins.str
+    """As the operator named it; errors cite it."""
+    content: _builtins.bytes
+    """The CSV file's bytes (UTF-8)."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        file_name: _builtins.str = ...,
+        content: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "file_name", b"file_name", "kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportOrgDataRequest: _TypeAlias = ImportOrgDataRequest  # noqa: Y015
+
+@_typing.final
+class RowError(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    LINE_FIELD_NUMBER: _builtins.int
+    COLUMN_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    file: _builtins.str
+    line: _builtins.int
+    """1-based line in the file (the header is line 1)."""
+    column: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        file: _builtins.str = ...,
+        line: _builtins.int = ...,
+        column: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["column", b"column", "file", b"file", "line", b"line", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RowError: _TypeAlias = RowError  # noqa: Y015
+
+@_typing.final
+class ImportOrgDataResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLIED_FIELD_NUMBER: _builtins.int
+    ERRORS_FIELD_NUMBER: _builtins.int
+    IMPORT_ID_FIELD_NUMBER: _builtins.int
+    ROWS_READ_FIELD_NUMBER: _builtins.int
+    ROWS_CHANGED_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
+    applied: _builtins.bool
+    """False when any row is bad: then nothing of the file was imported and `errors` lists every
+    bad row.
+    """
+    import_id: _builtins.str
+    rows_read: _builtins.int
+    rows_changed: _builtins.int
+    unchanged: _builtins.bool
+    """The same file was imported before: nothing changed."""
+    @_builtins.property
+    def errors(self) -> _containers.RepeatedCompositeFieldContainer[Global___RowError]: ...
+    def __init__(
+        self,
+        *,
+        applied: _builtins.bool = ...,
+        errors: _abc.Iterable[Global___RowError] | None = ...,
+        import_id: _builtins.str = ...,
+        rows_read: _builtins.int = ...,
+        rows_changed: _builtins.int = ...,
+        unchanged: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "errors", b"errors", "import_id", b"import_id", "rows_changed", b"rows_changed", "rows_read", b"rows_read", "unchanged", b"unchanged"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportOrgDataResponse: _TypeAlias = ImportOrgDataResponse  # noqa: Y015
+
+@_typing.final
+class OrgPolicy(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_FIELD_NUMBER: _builtins.int
+    ORGANISATION_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    DIRECTOR_TITLE_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    TRAINING_INTERVAL_MONTHS_FIELD_NUMBER: _builtins.int
+    WORK_HOURS_FIELD_NUMBER: _builtins.int
+    PERSONAL_USE_REPORT_FIELD_NUMBER: _builtins.int
+    org: _builtins.str
+    organisation: _builtins.str
+    policy: _builtins.str
+    director_title: _builtins.str
+    time_zone: _builtins.str
+    training_interval_months: _builtins.int
+    work_hours: _builtins.str
+    """e.g. "Mon-Fri 08:00-17:00" (local time)"""
+    personal_use_report: _builtins.bool
+    def __init__(
+        self,
+        *,
+        org: _builtins.str = ...,
+        organisation: _builtins.str = ...,
+        policy: _builtins.str = ...,
+        director_title: _builtins.str = ...,
+        time_zone: _builtins.str = ...,
+        training_interval_months: _builtins.int = ...,
+        work_hours: _builtins.str = ...,
+        personal_use_report: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["director_title", b"director_title", "org", b"org", "organisation", b"organisation", "personal_use_report", b"personal_use_report", "policy", b"policy", "time_zone", b"time_zone", "training_interval_months", b"training_interval_months", "work_hours", b"work_hours"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrgPolicy: _TypeAlias = OrgPolicy  # noqa: Y015
+
+@_typing.final
+class ListOrgPoliciesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOrgPoliciesRequest: _TypeAlias = ListOrgPoliciesRequest  # noqa: Y015
+
+@_typing.final
+class ListOrgPoliciesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def orgs(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrgPolicy]: ...
+    def __init__(
+        self,
+        *,
+        orgs: _abc.Iterable[Global___OrgPolicy] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["orgs", b"orgs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOrgPoliciesResponse: _TypeAlias = ListOrgPoliciesResponse  # noqa: Y015
+
+@_typing.final
+class SetOrgPolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_FIELD_NUMBER: _builtins.int
+    TRAINING_INTERVAL_MONTHS_FIELD_NUMBER: _builtins.int
+    WORK_HOURS_FIELD_NUMBER: _builtins.int
+    PERSONAL_USE_REPORT_FIELD_NUMBER: _builtins.int
+    org: _builtins.str
+    training_interval_months: _builtins.int
+    """Each optional: only what is set changes."""
+    work_hours: _builtins.str
+    personal_use_report: _builtins.bool
+    def __init__(
+        self,
+        *,
+        org: _builtins.str = ...,
+        training_interval_months: _builtins.int | None = ...,
+        work_hours: _builtins.str | None = ...,
+        personal_use_report: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_personal_use_report", b"_personal_use_report", "_training_interval_months", b"_training_interval_months", "_work_hours", b"_work_hours", "personal_use_report", b"personal_use_report", "training_interval_months", b"training_interval_months", "work_hours", b"work_hours"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_personal_use_report", b"_personal_use_report", "_training_interval_months", b"_training_interval_months", "_work_hours", b"_work_hours", "org", b"org", "personal_use_report", b"personal_use_report", "training_interval_months", b"training_interval_months", "work_hours", b"work_hours"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__personal_use_report: _TypeAlias = _typing.Literal["personal_use_report"]  # noqa: Y015
+    _WhichOneofArgType__personal_use_report: _TypeAlias = _typing.Literal["_personal_use_report", b"_personal_use_report"]  # noqa: Y015
+    _WhichOneofReturnType__training_interval_months: _TypeAlias = _typing.Literal["training_interval_months"]  # noqa: Y015
+    _WhichOneofArgType__training_interval_months: _TypeAlias = _typing.Literal["_training_interval_months", b"_training_interval_months"]  # noqa: Y015
+    _WhichOneofReturnType__work_hours: _TypeAlias = _typing.Literal["work_hours"]  # noqa: Y015
+    _WhichOneofArgType__work_hours: _TypeAlias = _typing.Literal["_work_hours", b"_work_hours"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__personal_use_report) -> _WhichOneofReturnType__personal_use_report | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__training_interval_months) -> _WhichOneofReturnType__training_interval_months | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__work_hours) -> _WhichOneofReturnType__work_hours | None: ...
+
+Global___SetOrgPolicyRequest: _TypeAlias = SetOrgPolicyRequest  # noqa: Y015
+
+@_typing.final
+class Restriction(_message.Message):
+    """---------------------------------------------------------------- restrictions (§4.4)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESTRICTION_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    ORG_FIELD_NUMBER: _builtins.int
+    WORKGROUP_ID_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    APP_ID_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_FROM_MS_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_TO_MS_FIELD_NUMBER: _builtins.int
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    SET_BY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_MS_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    CLAUSE_FIELD_NUMBER: _builtins.int
+    restriction_id: _builtins.str
+    version: _builtins.int
+    org: _builtins.str
+    workgroup_id: _builtins.str
+    category: _builtins.str
+    """Exactly one of category and app_id."""
+    app_id: _builtins.str
+    effective_from_ms: _builtins.int
+    effective_to_ms: _builtins.int
+    """0: until ended."""
+    schedule: _builtins.str
+    """"" = at all hours; else weekly windows in the organisation's local time."""
+    set_by: _builtins.str
+    """The director who decided it (an employee id)."""
+    reason: _builtins.str
+    recorded_at_ms: _builtins.int
+    recorded_by: _builtins.str
+    clause: _builtins.str
+    """The clause it rests on: "4.01.06 §4.4" or "CS3.4.4"."""
+    def __init__(
+        self,
+        *,
+        restriction_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        org: _builtins.str = ...,
+        workgroup_id: _builtins.str = ...,
+        category: _builtins.str = ...,
+        app_id: _builtins.str = ...,
+        effective_from_ms: _builtins.int = ...,
+        effective_to_ms: _builtins.int = ...,
+        schedule: _builtins.str = ...,
+        set_by: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        recorded_at_ms: _builtins.int = ...,
+        recorded_by: _builtins.str = ...,
+        clause: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["app_id", b"app_id", "category", b"category", "clause", b"clause", "effective_from_ms", b"effective_from_ms", "effective_to_ms", b"effective_to_ms", "org", b"org", "reason", b"reason", "recorded_at_ms", b"recorded_at_ms", "recorded_by", b"recorded_by", "restriction_id", b"restriction_id", "schedule", b"schedule", "set_by", b"set_by", "version", b"version", "workgroup_id", b"workgroup_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Restriction: _TypeAlias = Restriction  # noqa: Y015
+
+@_typing.final
+class AddRestrictionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKGROUP_ID_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    APP_ID_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_FROM_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_TO_FIELD_NUMBER: _builtins.int
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    SET_BY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    workgroup_id: _builtins.str
+    category: _builtins.str
+    app_id: _builtins.str
+    effective_from: _builtins.str
+    """Local days (YYYY-MM-DD) in the organisation's time zone; from "" = today, to "" = open."""
+    effective_to: _builtins.str
+    schedule: _builtins.str
+    set_by: _builtins.str
+    """Admins name the director on whose decision they act; a director's own id is implied."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        workgroup_id: _builtins.str = ...,
+        category: _builtins.str = ...,
+        app_id: _builtins.str = ...,
+        effective_from: _builtins.str = ...,
+        effective_to: _builtins.str = ...,
+        schedule: _builtins.str = ...,
+        set_by: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["app_id", b"app_id", "category", b"category", "effective_from", b"effective_from", "effective_to", b"effective_to", "reason", b"reason", "schedule", b"schedule", "set_by", b"set_by", "workgroup_id", b"workgroup_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddRestrictionRequest: _TypeAlias = AddRestrictionRequest  # noqa: Y015
+
+@_typing.final
+class EndRestrictionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESTRICTION_ID_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_TO_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    restriction_id: _builtins.str
+    effective_to: _builtins.str
+    """Local day the restriction stops applying (YYYY-MM-DD); "" = now."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        restriction_id: _builtins.str = ...,
+        effective_to: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["effective_to", b"effective_to", "reason", b"reason", "restriction_id", b"restriction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndRestrictionRequest: _TypeAlias = EndRestrictionRequest  # noqa: Y015
+
+@_typing.final
+class RestrictionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESTRICTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def restriction(self) -> Global___Restriction: ...
+    def __init__(
+        self,
+        *,
+        restriction: Global___Restriction | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["restriction", b"restriction"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["restriction", b"restriction"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RestrictionResponse: _TypeAlias = RestrictionResponse  # noqa: Y015
+
+@_typing.final
+class ListRestrictionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_FIELD_NUMBER: _builtins.int
+    WORKGROUP_ID_FIELD_NUMBER: _builtins.int
+    ALL_VERSIONS_FIELD_NUMBER: _builtins.int
+    org: _builtins.str
+    """Optional filters; `all_versions` lists every version rather than the one in force."""
+    workgroup_id: _builtins.str
+    all_versions: _builtins.bool
+    def __init__(
+        self,
+        *,
+        org: _builtins.str = ...,
+        workgroup_id: _builtins.str = ...,
+        all_versions: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_versions", b"all_versions", "org", b"org", "workgroup_id", b"workgroup_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRestrictionsRequest: _TypeAlias = ListRestrictionsRequest  # noqa: Y015
+
+@_typing.final
+class ListRestrictionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESTRICTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def restrictions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Restriction]: ...
+    def __init__(
+        self,
+        *,
+        restrictions: _abc.Iterable[Global___Restriction] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["restrictions", b"restrictions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRestrictionsResponse: _TypeAlias = ListRestrictionsResponse  # noqa: Y015
+
+@_typing.final
+class RunReportRequest(_message.Message):
+    """---------------------------------------------------------------- reports"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    FROM_MS_FIELD_NUMBER: _builtins.int
+    TO_MS_FIELD_NUMBER: _builtins.int
+    ORG_FIELD_NUMBER: _builtins.int
+    WORKGROUP_ID_FIELD_NUMBER: _builtins.int
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    SILENT_HOURS_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    from_ms: _builtins.int
+    """[from, to) in UTC milliseconds."""
+    to_ms: _builtins.int
+    org: _builtins.str
+    """Optional filters; "" = all."""
+    workgroup_id: _builtins.str
+    device_id: _builtins.str
+    silent_hours: _builtins.int
+    """coverage: hours without a word before a device counts as silent (0: 24)."""
+    format: _builtins.str
+    """How the operator will keep it (table | csv | json | parquet): recorded in the audit log."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        from_ms: _builtins.int = ...,
+        to_ms: _builtins.int = ...,
+        org: _builtins.str = ...,
+        workgroup_id: _builtins.str = ...,
+        device_id: _builtins.str = ...,
+        silent_hours: _builtins.int = ...,
+        format: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "format", b"format", "from_ms", b"from_ms", "name", b"name", "org", b"org", "silent_hours", b"silent_hours", "to_ms", b"to_ms", "workgroup_id", b"workgroup_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunReportRequest: _TypeAlias = RunReportRequest  # noqa: Y015
+
+@_typing.final
+class RunReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    CLAUSE_FIELD_NUMBER: _builtins.int
+    ARROW_IPC_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_AT_MS_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    description: _builtins.str
+    clause: _builtins.str
+    arrow_ipc: _builtins.bytes
+    """The rows as one Arrow IPC stream."""
+    snapshot_id: _builtins.int
+    """The lake snapshot the report read, and when the collector published it."""
+    snapshot_at_ms: _builtins.int
+    @_builtins.property
+    def scope(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The workgroups the caller may see, when they are limited (directors)."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        clause: _builtins.str = ...,
+        arrow_ipc: _builtins.bytes = ...,
+        snapshot_id: _builtins.int = ...,
+        snapshot_at_ms: _builtins.int = ...,
+        scope: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrow_ipc", b"arrow_ipc", "clause", b"clause", "description", b"description", "name", b"name", "scope", b"scope", "snapshot_at_ms", b"snapshot_at_ms", "snapshot_id", b"snapshot_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunReportResponse: _TypeAlias = RunReportResponse  # noqa: Y015

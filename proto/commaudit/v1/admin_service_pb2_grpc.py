@@ -49,6 +49,51 @@ class AdminServiceStub:
                 request_serializer=commaudit_dot_v1_dot_admin__service__pb2.ListDevicesRequest.SerializeToString,
                 response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ListDevicesResponse.FromString,
                 _registered_method=True)
+        self.CreateOperator = channel.unary_unary(
+                '/commaudit.v1.AdminService/CreateOperator',
+                request_serializer=commaudit_dot_v1_dot_admin__service__pb2.CreateOperatorRequest.SerializeToString,
+                response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.CreateOperatorResponse.FromString,
+                _registered_method=True)
+        self.ListAudit = channel.unary_unary(
+                '/commaudit.v1.AdminService/ListAudit',
+                request_serializer=commaudit_dot_v1_dot_admin__service__pb2.ListAuditRequest.SerializeToString,
+                response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ListAuditResponse.FromString,
+                _registered_method=True)
+        self.ImportOrgData = channel.unary_unary(
+                '/commaudit.v1.AdminService/ImportOrgData',
+                request_serializer=commaudit_dot_v1_dot_admin__service__pb2.ImportOrgDataRequest.SerializeToString,
+                response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ImportOrgDataResponse.FromString,
+                _registered_method=True)
+        self.ListOrgPolicies = channel.unary_unary(
+                '/commaudit.v1.AdminService/ListOrgPolicies',
+                request_serializer=commaudit_dot_v1_dot_admin__service__pb2.ListOrgPoliciesRequest.SerializeToString,
+                response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ListOrgPoliciesResponse.FromString,
+                _registered_method=True)
+        self.SetOrgPolicy = channel.unary_unary(
+                '/commaudit.v1.AdminService/SetOrgPolicy',
+                request_serializer=commaudit_dot_v1_dot_admin__service__pb2.SetOrgPolicyRequest.SerializeToString,
+                response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ListOrgPoliciesResponse.FromString,
+                _registered_method=True)
+        self.AddRestriction = channel.unary_unary(
+                '/commaudit.v1.AdminService/AddRestriction',
+                request_serializer=commaudit_dot_v1_dot_admin__service__pb2.AddRestrictionRequest.SerializeToString,
+                response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.RestrictionResponse.FromString,
+                _registered_method=True)
+        self.EndRestriction = channel.unary_unary(
+                '/commaudit.v1.AdminService/EndRestriction',
+                request_serializer=commaudit_dot_v1_dot_admin__service__pb2.EndRestrictionRequest.SerializeToString,
+                response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.RestrictionResponse.FromString,
+                _registered_method=True)
+        self.ListRestrictions = channel.unary_unary(
+                '/commaudit.v1.AdminService/ListRestrictions',
+                request_serializer=commaudit_dot_v1_dot_admin__service__pb2.ListRestrictionsRequest.SerializeToString,
+                response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ListRestrictionsResponse.FromString,
+                _registered_method=True)
+        self.RunReport = channel.unary_unary(
+                '/commaudit.v1.AdminService/RunReport',
+                request_serializer=commaudit_dot_v1_dot_admin__service__pb2.RunReportRequest.SerializeToString,
+                response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.RunReportResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -75,6 +120,66 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateOperator(self, request, context):
+        """A credential for a new operator (admin only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAudit(self, request, context):
+        """Who did or looked at what, when (admin only; §4.1 "appropriate staff").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportOrgData(self, request, context):
+        """One CSV export of organisation data, all or nothing (admin only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOrgPolicies(self, request, context):
+        """The organisations' settings (admin, analyst) and changing them (admin only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetOrgPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddRestriction(self, request, context):
+        """Restrictions (§4.4): directors for their own workgroups; admins on a director's behalf.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndRestriction(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRestrictions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunReport(self, request, context):
+        """A report over the published lake (admin, analyst; directors: their workgroups only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +197,51 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListDevices,
                     request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ListDevicesRequest.FromString,
                     response_serializer=commaudit_dot_v1_dot_admin__service__pb2.ListDevicesResponse.SerializeToString,
+            ),
+            'CreateOperator': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateOperator,
+                    request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.CreateOperatorRequest.FromString,
+                    response_serializer=commaudit_dot_v1_dot_admin__service__pb2.CreateOperatorResponse.SerializeToString,
+            ),
+            'ListAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAudit,
+                    request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ListAuditRequest.FromString,
+                    response_serializer=commaudit_dot_v1_dot_admin__service__pb2.ListAuditResponse.SerializeToString,
+            ),
+            'ImportOrgData': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportOrgData,
+                    request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ImportOrgDataRequest.FromString,
+                    response_serializer=commaudit_dot_v1_dot_admin__service__pb2.ImportOrgDataResponse.SerializeToString,
+            ),
+            'ListOrgPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOrgPolicies,
+                    request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ListOrgPoliciesRequest.FromString,
+                    response_serializer=commaudit_dot_v1_dot_admin__service__pb2.ListOrgPoliciesResponse.SerializeToString,
+            ),
+            'SetOrgPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetOrgPolicy,
+                    request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.SetOrgPolicyRequest.FromString,
+                    response_serializer=commaudit_dot_v1_dot_admin__service__pb2.ListOrgPoliciesResponse.SerializeToString,
+            ),
+            'AddRestriction': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddRestriction,
+                    request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.AddRestrictionRequest.FromString,
+                    response_serializer=commaudit_dot_v1_dot_admin__service__pb2.RestrictionResponse.SerializeToString,
+            ),
+            'EndRestriction': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndRestriction,
+                    request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.EndRestrictionRequest.FromString,
+                    response_serializer=commaudit_dot_v1_dot_admin__service__pb2.RestrictionResponse.SerializeToString,
+            ),
+            'ListRestrictions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRestrictions,
+                    request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ListRestrictionsRequest.FromString,
+                    response_serializer=commaudit_dot_v1_dot_admin__service__pb2.ListRestrictionsResponse.SerializeToString,
+            ),
+            'RunReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunReport,
+                    request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.RunReportRequest.FromString,
+                    response_serializer=commaudit_dot_v1_dot_admin__service__pb2.RunReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +325,249 @@ class AdminService:
             '/commaudit.v1.AdminService/ListDevices',
             commaudit_dot_v1_dot_admin__service__pb2.ListDevicesRequest.SerializeToString,
             commaudit_dot_v1_dot_admin__service__pb2.ListDevicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateOperator(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/commaudit.v1.AdminService/CreateOperator',
+            commaudit_dot_v1_dot_admin__service__pb2.CreateOperatorRequest.SerializeToString,
+            commaudit_dot_v1_dot_admin__service__pb2.CreateOperatorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/commaudit.v1.AdminService/ListAudit',
+            commaudit_dot_v1_dot_admin__service__pb2.ListAuditRequest.SerializeToString,
+            commaudit_dot_v1_dot_admin__service__pb2.ListAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportOrgData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/commaudit.v1.AdminService/ImportOrgData',
+            commaudit_dot_v1_dot_admin__service__pb2.ImportOrgDataRequest.SerializeToString,
+            commaudit_dot_v1_dot_admin__service__pb2.ImportOrgDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOrgPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/commaudit.v1.AdminService/ListOrgPolicies',
+            commaudit_dot_v1_dot_admin__service__pb2.ListOrgPoliciesRequest.SerializeToString,
+            commaudit_dot_v1_dot_admin__service__pb2.ListOrgPoliciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetOrgPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/commaudit.v1.AdminService/SetOrgPolicy',
+            commaudit_dot_v1_dot_admin__service__pb2.SetOrgPolicyRequest.SerializeToString,
+            commaudit_dot_v1_dot_admin__service__pb2.ListOrgPoliciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddRestriction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/commaudit.v1.AdminService/AddRestriction',
+            commaudit_dot_v1_dot_admin__service__pb2.AddRestrictionRequest.SerializeToString,
+            commaudit_dot_v1_dot_admin__service__pb2.RestrictionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndRestriction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/commaudit.v1.AdminService/EndRestriction',
+            commaudit_dot_v1_dot_admin__service__pb2.EndRestrictionRequest.SerializeToString,
+            commaudit_dot_v1_dot_admin__service__pb2.RestrictionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRestrictions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/commaudit.v1.AdminService/ListRestrictions',
+            commaudit_dot_v1_dot_admin__service__pb2.ListRestrictionsRequest.SerializeToString,
+            commaudit_dot_v1_dot_admin__service__pb2.ListRestrictionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/commaudit.v1.AdminService/RunReport',
+            commaudit_dot_v1_dot_admin__service__pb2.RunReportRequest.SerializeToString,
+            commaudit_dot_v1_dot_admin__service__pb2.RunReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

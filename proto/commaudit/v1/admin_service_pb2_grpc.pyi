@@ -40,6 +40,21 @@ class AdminServiceStub:
     """Refuses the device's credential from now on (admin only)."""
     ListDevices: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListDevicesRequest, _admin_service_pb2.ListDevicesResponse]
     """Enrolled devices, revoked ones included (admin, analyst)."""
+    CreateOperator: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.CreateOperatorRequest, _admin_service_pb2.CreateOperatorResponse]
+    """A credential for a new operator (admin only)."""
+    ListAudit: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListAuditRequest, _admin_service_pb2.ListAuditResponse]
+    """Who did or looked at what, when (admin only; §4.1 "appropriate staff")."""
+    ImportOrgData: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ImportOrgDataRequest, _admin_service_pb2.ImportOrgDataResponse]
+    """One CSV export of organisation data, all or nothing (admin only)."""
+    ListOrgPolicies: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListOrgPoliciesRequest, _admin_service_pb2.ListOrgPoliciesResponse]
+    """The organisations' settings (admin, analyst) and changing them (admin only)."""
+    SetOrgPolicy: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.SetOrgPolicyRequest, _admin_service_pb2.ListOrgPoliciesResponse]
+    AddRestriction: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.AddRestrictionRequest, _admin_service_pb2.RestrictionResponse]
+    """Restrictions (§4.4): directors for their own workgroups; admins on a director's behalf."""
+    EndRestriction: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.EndRestrictionRequest, _admin_service_pb2.RestrictionResponse]
+    ListRestrictions: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListRestrictionsRequest, _admin_service_pb2.ListRestrictionsResponse]
+    RunReport: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.RunReportRequest, _admin_service_pb2.RunReportResponse]
+    """A report over the published lake (admin, analyst; directors: their workgroups only)."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -50,6 +65,21 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Refuses the device's credential from now on (admin only)."""
     ListDevices: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListDevicesRequest, _admin_service_pb2.ListDevicesResponse]  # type: ignore[assignment]
     """Enrolled devices, revoked ones included (admin, analyst)."""
+    CreateOperator: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.CreateOperatorRequest, _admin_service_pb2.CreateOperatorResponse]  # type: ignore[assignment]
+    """A credential for a new operator (admin only)."""
+    ListAudit: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListAuditRequest, _admin_service_pb2.ListAuditResponse]  # type: ignore[assignment]
+    """Who did or looked at what, when (admin only; §4.1 "appropriate staff")."""
+    ImportOrgData: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ImportOrgDataRequest, _admin_service_pb2.ImportOrgDataResponse]  # type: ignore[assignment]
+    """One CSV export of organisation data, all or nothing (admin only)."""
+    ListOrgPolicies: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListOrgPoliciesRequest, _admin_service_pb2.ListOrgPoliciesResponse]  # type: ignore[assignment]
+    """The organisations' settings (admin, analyst) and changing them (admin only)."""
+    SetOrgPolicy: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.SetOrgPolicyRequest, _admin_service_pb2.ListOrgPoliciesResponse]  # type: ignore[assignment]
+    AddRestriction: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.AddRestrictionRequest, _admin_service_pb2.RestrictionResponse]  # type: ignore[assignment]
+    """Restrictions (§4.4): directors for their own workgroups; admins on a director's behalf."""
+    EndRestriction: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.EndRestrictionRequest, _admin_service_pb2.RestrictionResponse]  # type: ignore[assignment]
+    ListRestrictions: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListRestrictionsRequest, _admin_service_pb2.ListRestrictionsResponse]  # type: ignore[assignment]
+    RunReport: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.RunReportRequest, _admin_service_pb2.RunReportResponse]  # type: ignore[assignment]
+    """A report over the published lake (admin, analyst; directors: their workgroups only)."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -75,5 +105,74 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.ListDevicesResponse, _abc.Awaitable[_admin_service_pb2.ListDevicesResponse]]:
         """Enrolled devices, revoked ones included (admin, analyst)."""
+
+    @_abc_1.abstractmethod
+    def CreateOperator(
+        self,
+        request: _admin_service_pb2.CreateOperatorRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.CreateOperatorResponse, _abc.Awaitable[_admin_service_pb2.CreateOperatorResponse]]:
+        """A credential for a new operator (admin only)."""
+
+    @_abc_1.abstractmethod
+    def ListAudit(
+        self,
+        request: _admin_service_pb2.ListAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListAuditResponse, _abc.Awaitable[_admin_service_pb2.ListAuditResponse]]:
+        """Who did or looked at what, when (admin only; §4.1 "appropriate staff")."""
+
+    @_abc_1.abstractmethod
+    def ImportOrgData(
+        self,
+        request: _admin_service_pb2.ImportOrgDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ImportOrgDataResponse, _abc.Awaitable[_admin_service_pb2.ImportOrgDataResponse]]:
+        """One CSV export of organisation data, all or nothing (admin only)."""
+
+    @_abc_1.abstractmethod
+    def ListOrgPolicies(
+        self,
+        request: _admin_service_pb2.ListOrgPoliciesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListOrgPoliciesResponse, _abc.Awaitable[_admin_service_pb2.ListOrgPoliciesResponse]]:
+        """The organisations' settings (admin, analyst) and changing them (admin only)."""
+
+    @_abc_1.abstractmethod
+    def SetOrgPolicy(
+        self,
+        request: _admin_service_pb2.SetOrgPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListOrgPoliciesResponse, _abc.Awaitable[_admin_service_pb2.ListOrgPoliciesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AddRestriction(
+        self,
+        request: _admin_service_pb2.AddRestrictionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.RestrictionResponse, _abc.Awaitable[_admin_service_pb2.RestrictionResponse]]:
+        """Restrictions (§4.4): directors for their own workgroups; admins on a director's behalf."""
+
+    @_abc_1.abstractmethod
+    def EndRestriction(
+        self,
+        request: _admin_service_pb2.EndRestrictionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.RestrictionResponse, _abc.Awaitable[_admin_service_pb2.RestrictionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListRestrictions(
+        self,
+        request: _admin_service_pb2.ListRestrictionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListRestrictionsResponse, _abc.Awaitable[_admin_service_pb2.ListRestrictionsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RunReport(
+        self,
+        request: _admin_service_pb2.RunReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.RunReportResponse, _abc.Awaitable[_admin_service_pb2.RunReportResponse]]:
+        """A report over the published lake (admin, analyst; directors: their workgroups only)."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
