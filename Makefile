@@ -55,6 +55,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/agent_cost.py
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/fleet.py
+	$(BIN)/python benchmarks/reports.py
 
 clean:
 	rm -rf $(VENV) build demo-output .pytest_cache

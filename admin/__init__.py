@@ -1,5 +1,6 @@
-"""The operators' side of AdminService: `commaudit enroll-token ...` and `commaudit device ...`.
+"""The operators' side of AdminService: `commaudit enroll-token`, `device`, `import`, `org`,
+`restriction`, `operator`, `audit`.
 
-connection (which collector, which CA, which credential) -> commands (typer commands that make
-one call each and print the answer).
+connection (which collector, which CA, which credential) -> rpc (one call, how a refusal is
+shown) -> one module of typer commands per subject, each making one call and printing the answer.
 """

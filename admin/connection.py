@@ -18,6 +18,9 @@ import grpc
 from agent.config import is_loopback
 
 ENV_VAR = "COMMAUDIT_CONNECTION"
+# A report's rows come back in one message (a fleet's week of session log is tens of MiB).
+MAX_ANSWER_BYTES = 512 * 1024 * 1024
+_OPTIONS = [("grpc.max_receive_message_length", MAX_ANSWER_BYTES)]
 
 
 class ConnectionFileError(ValueError):
@@ -43,9 +46,9 @@ class Connection:
                     f"{self.collector}: plaintext (no ca_pem in the connection file) is allowed"
                     " only to a loopback address"
                 )
-            return grpc.insecure_channel(self.collector)
+            return grpc.insecure_channel(self.collector, options=_OPTIONS)
         credentials = grpc.ssl_channel_credentials(root_certificates=self.ca_pem.encode("ascii"))
-        return grpc.secure_channel(self.collector, credentials)
+        return grpc.secure_channel(self.collector, credentials, options=_OPTIONS)
 
 
 def load_connection(

@@ -23,7 +23,7 @@ from admin.rpc import (
     call,
     collector_errors,
 )
-from collector.org_csv import kind_for_file_name
+from collector.org_csv import MAX_FILE_BYTES, kind_for_file_name
 from collector.org_import import KINDS
 from commaudit.v1 import admin_service_pb2
 
@@ -63,6 +63,11 @@ def import_files(
                 param_hint="FILES...",
             )
         kinds[path] = found
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise typer.BadParameter(
+                f"{path.name}: larger than {MAX_FILE_BYTES:,} bytes; split it by organisation",
+                param_hint="FILES...",
+            )
     failed = False
     err = Console(stderr=True)
     with collector_errors():

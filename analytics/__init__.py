@@ -1,7 +1,7 @@
-"""Analytics: sessions derived from raw events in SQL, and the policy reports over them.
+"""Analytics: the policy reports, one SQL file each, over the tables the collector publishes.
 
 Public surface: load and list the shipped report files, run one on a DuckDB connection (read-only
-is enough), render its result as a table citing the clause, CSV or JSON.
+is enough: the attached lake), render its result as a table citing the clause, CSV or JSON.
 """
 
 from analytics.output import FORMATS, render

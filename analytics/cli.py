@@ -11,6 +11,7 @@ collector exits 1.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -126,7 +127,8 @@ def write_result(table: pa.Table, result: ReportResult, fmt: str, output: Path |
         pq.write_table(table, output)
         typer.echo(f"{result.report.name}: {table.num_rows} rows written to {output}", err=True)
         return
-    text = render(result, fmt)
+    # As wide as the terminal allows (at least 120 columns), so ids are not cut short.
+    text = render(result, fmt, width=max(120, shutil.get_terminal_size().columns))
     if output is None:
         typer.echo(text, nl=False)
     else:

@@ -36,6 +36,7 @@ from collector.enrollment import (
     write_audit,
 )
 from collector.identity import DeviceKeys, Operator, OperatorKeys
+from collector.org_csv import MAX_FILE_BYTES
 from collector.org_import import KINDS, ImportSummary, OrgImportError, import_org_file
 from collector.org_policies import (
     OrgPolicyError,
@@ -66,7 +67,6 @@ _NOT_FOUND = (UnknownDevice, UnknownRestriction)
 ORGS = ("city", "library")
 REPORT_FORMATS = ("table", "csv", "json", "parquet")
 MAX_REPORT_DAYS = 400
-MAX_IMPORT_BYTES = 32 * 1024 * 1024
 DEFAULT_SILENT_HOURS = 24
 
 
@@ -195,10 +195,10 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
             await self._audit(operator, "import_org_data", target, "refused: unknown kind", "")
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT,
                         f"kind: {request.kind!r} is not one of {', '.join(KINDS)}")  # fmt: skip
-        if len(request.content) > MAX_IMPORT_BYTES:
+        if len(request.content) > MAX_FILE_BYTES:
             await self._audit(operator, "import_org_data", target, "refused: too large", "")
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT,
-                        f"{request.file_name}: larger than {MAX_IMPORT_BYTES} bytes")  # fmt: skip
+                        f"{request.file_name}: larger than {MAX_FILE_BYTES} bytes")  # fmt: skip
         try:
             summary: ImportSummary = await self._audited(
                 context,

@@ -37,6 +37,10 @@ _DATED_AFTER = re.compile(r"(?P<kind>[a-z_-]+?)(?:[-_]\d{4}-\d{2}-\d{2})?\.csv")
 Value = str | date | None
 Record = tuple[int, list[str]]
 
+# One file travels in one AdminService message, which the collector takes up to 4 MiB
+# (server.py); about 40,000 employees.
+MAX_FILE_BYTES = 4 * 1024 * 1024 - 64 * 1024
+
 
 @dataclass(frozen=True)
 class RowError:

@@ -1,13 +1,14 @@
-"""The whole path on this machine: collector, a real agent, simulated devices, the usage report.
+"""The whole path on this machine: collector, a real agent, simulated devices, the reports.
 
 Run by `make demo`. Everything lives in ./demo-output (recreated each run) and talks only to
 127.0.0.1. Steps: initialise the collector (embedded DuckDB file, its own CA and TLS certificate,
-an admin credential) and start it; as the admin, make a one-time enrollment token and enroll
-this machine's agent with it; start the agent, which scans this machine's processes; start a
-stand-in app (a copy of `sleep` named `thunderbird`) so that the agent has something to find even
-on a bare machine; enroll five simulated City and Library devices and deliver a week from each;
-list the enrolled devices; stop everything cleanly; print the usage report for all devices, then
-for this machine alone.
+an admin credential) and start it, publishing its lake every 2 s; import the sample roster
+(samples/org: workgroups, employees, device assignments, training); make a director and an
+analyst; the Finance director restricts video sharing in Finance (§4.4); enroll this machine's
+agent with a one-time token and start it, with a stand-in app (a copy of `sleep` named
+`thunderbird`) so that it has something to find even on a bare machine; enroll five simulated
+City and Library devices and deliver a week from each; then the reports as the analyst and the
+director see them, the audit log as the admin sees it; stop everything cleanly.
 """
 
 from __future__ import annotations
@@ -28,15 +29,22 @@ from agent.catalog import load_catalog
 
 BIN = Path(sys.executable).parent
 OUT = Path("demo-output")
+SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "org"
+PUBLISH_INTERVAL_S = 2
 
 
 def say(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
+STARTED: list[subprocess.Popen[bytes]] = []
+"""Every long-running child, killed on the way out should the demo stop early."""
+
+
 def start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        STARTED.append(subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT))
+    return STARTED[-1]
 
 
 def wait_for_port(port_file: Path, process: subprocess.Popen[bytes], log: Path) -> int:
@@ -70,7 +78,6 @@ def main() -> None:
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir()
     state = OUT / "collector"
-    db = state / "commaudit.duckdb"
     ca = state / "tls" / "ca.pem"
     connection = state / "admin-connection.json"
 
@@ -80,21 +87,49 @@ def main() -> None:
     say("starting the collector (TLS on 127.0.0.1, embedded DuckDB)")
     collector = start(
         [str(BIN / "commaudit-collector"), "serve", "--state-dir", str(state),
-         "--listen", "127.0.0.1:0", "--port-file", str(OUT / "collector.port")],
+         "--listen", "127.0.0.1:0", "--port-file", str(OUT / "collector.port"),
+         "--publish-interval-s", str(PUBLISH_INTERVAL_S)],
         OUT / "collector.log",
     )  # fmt: skip
     address = f"127.0.0.1:{wait_for_port(OUT / 'collector.port', collector, OUT / 'collector.log')}"
     print(f"    listening on {address}")
     admin = ("--connection", str(connection), "--collector", address)
 
-    def new_token(org: str, ownership: str) -> str:
+    def new_token(org: str, ownership: str, employee: str = "") -> str:
+        who = ("--employee", employee) if employee else ()
         return command(
             "commaudit", "enroll-token", "create", "--org", org, "--ownership", ownership,
-            "--expires", "1h", *admin,
+            *who, "--expires", "1h", *admin,
         ).strip()  # fmt: skip
 
+    say("importing the organisations' roster from CSV exports (samples/org)")
+    kinds = ("workgroups", "employees", "device_assignments", "training")
+    files = [str(SAMPLES / f"{kind}.csv") for kind in kinds]
+    for line in command("commaudit", "import", *files, *admin).splitlines():
+        print(f"    {line}")
+
+    say("an analyst, and the Finance director (Robert Chen, C4001) as an operator")
+    analyst = ("--connection", str(OUT / "analyst.json"), "--collector", address)
+    director = ("--connection", str(OUT / "director.json"), "--collector", address)
+    for line in (
+        command("commaudit", "operator", "add", "ana", "--role", "analyst",
+                "--out", str(OUT / "analyst.json"), *admin),
+        command("commaudit", "operator", "add", "rchen", "--role", "director",
+                "--employee", "C4001", "--out", str(OUT / "director.json"), *admin),
+    ):  # fmt: skip
+        print(f"    {line.strip()}")
+
+    today = datetime.now(UTC).date()
+    say("the director restricts video sharing in Finance from two weeks ago (§4.4)")
+    restricted = command(
+        "commaudit", "restriction", "add", "--workgroup", "city-fin", "--category",
+        "video_sharing", "--from", str(today - timedelta(days=14)),
+        "--reason", "bandwidth for the budget close", *director,
+    )  # fmt: skip
+    print(f"    {restricted.strip()}")
+
     say("enrolling this machine's agent: the admin makes a one-time token, the device uses it")
-    token = new_token("city", "employer")  # one use, expires in an hour
+    token = new_token("city", "employer", "C1003")  # one use, expires in an hour
     enrolled = command(
         "commaudit-agent", "enroll", "--collector", address, "--token", token,
         "--ca-file", str(ca), "--state-dir", str(OUT / "agent"),
@@ -114,6 +149,7 @@ def main() -> None:
     stand_in.parent.mkdir()
     shutil.copy(shutil.which("sleep") or "/bin/sleep", stand_in)
     app = subprocess.Popen([str(stand_in), "300"])
+    STARTED.append(app)
 
     catalog = load_catalog()
     say(
@@ -128,27 +164,47 @@ def main() -> None:
     for line in command("commaudit", "device", "list", *admin).splitlines():
         print(f"    {line}")
 
-    time.sleep(3)
+    time.sleep(PUBLISH_INTERVAL_S + 2)  # the agent's sessions, then one more publish
+    week = ("--from", str(today - timedelta(days=7)), "--to", str(today))
+    say("usage by workgroup, last 7 days, as the analyst (read from the published lake)")
+    report("usage", *week, *analyst)
+    say("violations of Finance's restriction, as the Finance director (their workgroup only)")
+    report("violations", *week, *director)
+    say("training overdue by manager (§4.3: every 12 months unless an organisation says else)")
+    report("training-overdue", *analyst)
+    say("coverage: silent devices, gaps, old agents, devices assigned but never enrolled")
+    report("coverage", *analyst)
+    say("personal devices enrolled for business use (§3.2)")
+    report("personal-devices", *analyst)
+    say(f"session log, this machine only ({this_device}): what the real agent found")
+    report("session-log", *week, "--device", this_device, *analyst)
+    say("the audit log, as the admin sees it: who looked at what (§4.1)")
+    for line in command("commaudit", "audit", "list", "--since", "1h", *admin).splitlines():
+        print(f"    {line}")
+
     say("closing the stand-in app; stopping the agent and the collector (SIGTERM: flush, drain)")
     app.terminate()
     app.wait()
-    time.sleep(1.5)
     stop(agent, "agent")
     stop(collector, "collector")
-    for line in (OUT / "agent.log").read_text().splitlines():
+    for line in (OUT / "agent.log").read_text().splitlines()[-5:]:
         print(f"    agent log: {line}")
-
-    today = datetime.now(UTC).date()
-    week = ["--from", str(today - timedelta(days=7)), "--to", str(today), "--db", str(db)]
-    say("usage report, all devices, last 7 days")
-    subprocess.run([str(BIN / "commaudit"), "report", "usage", *week], check=True)
-    say(f"session log, this machine only ({this_device}): what the real agent found")
-    subprocess.run(
-        [str(BIN / "commaudit"), "report", "session-log", *week, "--device", this_device],
-        check=True,
+    print(
+        f"\nAnalysts can attach the lake from their own DuckDB: commaudit lake info"
+        f" --state-dir {state}"
     )
-    print(f"\nThe database is {db}; open it with DuckDB to explore the `events` table.")
+
+
+def report(name: str, *args: str) -> None:
+    print(f"    $ commaudit report {name} {' '.join(args)}")
+    subprocess.run([str(BIN / "commaudit"), "report", name, *args], check=True)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:  # an error, Ctrl-C or a closed pipe must not leave services running
+        for child in STARTED:
+            if child.poll() is None:
+                child.kill()
+                child.wait()

@@ -40,26 +40,34 @@ class Persona:
     os_user: str
     habits: tuple[Habit, ...]
     ownership: str = "employer"
+    employee_id: str = ""
+    """Set for a personal device: the roster assigns employer devices by host name."""
 
 
+# Host names and people from samples/org (device_assignments.csv assigns each employer device).
 PERSONAS = (
     Persona(
-        "city-clerk-01",
-        "jlopez",
-        (Habit("outlook", 390), Habit("teams", 150), Habit("youtube", 25, 0.4)),
+        "city-fin-ws-0420",  # Emily Hart, Finance
+        "ehart",
+        (Habit("outlook", 390), Habit("teams", 150), Habit("youtube", 25, 0.6)),
     ),
-    Persona("city-planner-02", "mchen", (Habit("outlook", 300), Habit("zoom", 110, 0.6))),
-    Persona("city-it-03", "rpatel", (Habit("slack", 420), Habit("teams", 90), Habit("signal", 20))),
+    Persona("city-pu-ws-0233", "tnguyen", (Habit("outlook", 300), Habit("zoom", 110, 0.6))),
     Persona(
-        "library-desk-01",
-        "akim",
+        "city-ims-lt-0042",  # Priya Raman, Information Management Services
+        "praman",
+        (Habit("slack", 420), Habit("teams", 90), Habit("signal", 20)),
+    ),
+    Persona(
+        "lib-main-ws-0031",  # Aisha Rahman, Main Library Public Services
+        "arahman",
         (Habit("thunderbird", 360), Habit("facebook", 60, 0.7), Habit("zoom", 45, 0.3)),
     ),
     Persona(
-        "library-ref-02",
-        "tbrown",
+        "samuel-phone",
+        "sortiz",
         (Habit("gmail", 240), Habit("whatsapp", 15, 0.5)),
         ownership="personal",  # a personal device enrolled for business use (§3.2)
+        employee_id="L6002",  # Samuel Ortiz, Branch Services
     ),
 )
 
@@ -140,17 +148,17 @@ def simulate(
     collector: str,
     ca_file: Path,
     state: Path,
-    new_token: Callable[[str, str], str],
+    new_token: Callable[[str, str, str], str],
     seed: int = 47,
 ) -> dict[str, int]:
-    """Enroll each persona's device with a token from `new_token(org, ownership)`, then deliver
-    its week; device id -> events stored."""
+    """Enroll each persona's device with a token from `new_token(org, ownership, employee)`,
+    then deliver its week; device id -> events stored."""
     rng = random.Random(seed)
     end = datetime.now(UTC)
     stored = {}
     for persona in PERSONAS:
-        org = persona.device_id.split("-")[0]
-        token = new_token(org, persona.ownership)
+        org = "city" if persona.device_id.startswith("city-") else "library"
+        token = new_token(org, persona.ownership, persona.employee_id)
         state_dir = state / persona.device_id
         enrollment = enroll(state_dir, collector, token, ca_file, hostname=persona.device_id)
         events = week_of_events(replace(persona, device_id=enrollment.device_id), catalog, end, rng)

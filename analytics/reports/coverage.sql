@@ -107,8 +107,7 @@ findings AS (
     WHERE s.clock_offset_ms > 5 * 60 * 1000
     UNION ALL
     SELECT 'never_enrolled', NULL, a.hostname, a.employee_id, e.workgroup_id, a.org,
-           'assigned since ' || strftime(a.valid_from, '%Y-%m-%d %H:%M UTC')
-               || '; no device enrolled with this host name'
+           'assigned since ' || strftime(a.valid_from, '%Y-%m-%d') || ', not enrolled'
     FROM device_assignments AS a
     LEFT JOIN employees AS e
         ON e.employee_id = a.employee_id

@@ -172,3 +172,33 @@ def test_the_installed_script_prints_the_usage_table(served: Served) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Library CS3.1" in result.stdout and "outlook" in result.stdout
+
+
+def test_lake_info_prints_statements_an_analyst_runs_while_the_collector_serves(
+    served: Served, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        app, ["lake", "info", "--state-dir", str(served.collector.state_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    script = tmp_path / "attach.py"
+    script.write_text(
+        "import sys, duckdb\n"
+        "con = duckdb.connect()\n"
+        "for statement in sys.stdin.read().split(';'):\n"
+        "    if statement.strip() and not statement.strip().startswith('--'):\n"
+        "        con.execute(statement)\n"
+        "print(con.execute('SELECT app_id FROM sessions ORDER BY app_id').fetchall())\n"
+    )
+    other = subprocess.run(
+        [sys.executable, str(script)], input=result.stdout, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    assert other.stdout.strip() == "[('outlook',), ('zoom',)]"
+
+
+def test_lake_info_without_a_lake_exits_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["lake", "info", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "has no lake yet" in result.stderr
