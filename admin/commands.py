@@ -14,14 +14,7 @@ from typing import Annotated
 import typer
 
 from admin.connection import load_connection
-from admin.rpc import (
-    RPC_TIMEOUT_S,
-    CollectorOption,
-    ConnectionOption,
-    PlaintextOption,
-    call,
-    collector_errors,
-)
+from admin.rpc import CollectorOption, ConnectionOption, PlaintextOption, ask, collector_errors
 from commaudit.v1 import admin_service_pb2, agent_service_pb2
 
 enroll_token_app = typer.Typer(
@@ -75,12 +68,7 @@ def create_token(
         request = admin_service_pb2.CreateEnrollmentTokenRequest(
             org=org, ownership=_OWNERSHIP[ownership], employee_id=employee, expires_in_s=lifetime
         )
-        answer = call(
-            connection,
-            lambda stub: stub.CreateEnrollmentToken(
-                request, metadata=connection.metadata, timeout=RPC_TIMEOUT_S
-            ),
-        )
+        answer = ask(connection, "CreateEnrollmentToken", request)
     expires_at = datetime.fromtimestamp(answer.expires_at_ms / 1000, UTC)
     typer.echo(answer.token)
     typer.echo(
@@ -105,12 +93,7 @@ def revoke(
     with collector_errors():
         connection = load_connection(connection_file, collector=collector, plaintext=plaintext)
         request = admin_service_pb2.RevokeDeviceRequest(device_id=device_id, reason=reason)
-        answer = call(
-            connection,
-            lambda stub: stub.RevokeDevice(
-                request, metadata=connection.metadata, timeout=RPC_TIMEOUT_S
-            ),
-        )
+        answer = ask(connection, "RevokeDevice", request)
     at = datetime.fromtimestamp(answer.revoked_at_ms / 1000, UTC)
     typer.echo(f"device {device_id} revoked at {at:%Y-%m-%d %H:%M:%S} UTC")
 
@@ -125,14 +108,7 @@ def list_devices(
     """Every enrolled device, revoked ones included."""
     with collector_errors():
         connection = load_connection(connection_file, collector=collector, plaintext=plaintext)
-        answer = call(
-            connection,
-            lambda stub: stub.ListDevices(
-                admin_service_pb2.ListDevicesRequest(),
-                metadata=connection.metadata,
-                timeout=RPC_TIMEOUT_S,
-            ),
-        )
+        answer = ask(connection, "ListDevices", admin_service_pb2.ListDevicesRequest())
     for device in answer.devices:
         row = {
             "device_id": device.device_id,

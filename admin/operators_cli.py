@@ -15,14 +15,7 @@ import typer
 
 from admin.commands import parse_duration
 from admin.connection import load_connection, save_connection
-from admin.rpc import (
-    RPC_TIMEOUT_S,
-    CollectorOption,
-    ConnectionOption,
-    PlaintextOption,
-    call,
-    collector_errors,
-)
+from admin.rpc import CollectorOption, ConnectionOption, PlaintextOption, ask, collector_errors
 from commaudit.v1 import admin_service_pb2
 
 operator_app = typer.Typer(help="Operators: admins, analysts and directors.", no_args_is_help=True)
@@ -54,12 +47,7 @@ def add_operator(
         request = admin_service_pb2.CreateOperatorRequest(
             operator_id=operator_id, role=role, employee_id=employee
         )
-        answer = call(
-            connection,
-            lambda stub: stub.CreateOperator(
-                request, metadata=connection.metadata, timeout=RPC_TIMEOUT_S
-            ),
-        )
+        answer = ask(connection, "CreateOperator", request)
         save_connection(out, replace(connection, credential=answer.credential))
     scope = f", directing what employee {employee} directs" if employee else ""
     typer.echo(f"operator {operator_id} ({role}{scope}): connection file {out} (owner-only)")
@@ -85,12 +73,7 @@ def list_audit(
         request = admin_service_pb2.ListAuditRequest(
             since_ms=since_ms, limit=limit, operator_id=operator, action=action
         )
-        answer = call(
-            connection,
-            lambda stub: stub.ListAudit(
-                request, metadata=connection.metadata, timeout=RPC_TIMEOUT_S
-            ),
-        )
+        answer = ask(connection, "ListAudit", request)
     for entry in answer.entries:
         at = datetime.fromtimestamp(entry.logged_at_ms / 1000, UTC)
         if as_json:

@@ -15,14 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from admin.connection import Connection, load_connection
-from admin.rpc import (
-    RPC_TIMEOUT_S,
-    CollectorOption,
-    ConnectionOption,
-    PlaintextOption,
-    call,
-    collector_errors,
-)
+from admin.rpc import CollectorOption, ConnectionOption, PlaintextOption, ask, collector_errors
 from collector.org_csv import MAX_FILE_BYTES, kind_for_file_name
 from collector.org_import import KINDS
 from commaudit.v1 import admin_service_pb2
@@ -112,11 +105,8 @@ def import_files(
 def _send(
     connection: Connection, request: admin_service_pb2.ImportOrgDataRequest
 ) -> admin_service_pb2.ImportOrgDataResponse:
-    answer: admin_service_pb2.ImportOrgDataResponse = call(
-        connection,
-        lambda stub: stub.ImportOrgData(
-            request, metadata=connection.metadata, timeout=IMPORT_TIMEOUT_S
-        ),
+    answer: admin_service_pb2.ImportOrgDataResponse = ask(
+        connection, "ImportOrgData", request, IMPORT_TIMEOUT_S
     )
     return answer
 
@@ -140,14 +130,7 @@ def show(
     """Each organisation's policy settings."""
     with collector_errors():
         connection = load_connection(connection_file, collector=collector, plaintext=plaintext)
-        answer = call(
-            connection,
-            lambda stub: stub.ListOrgPolicies(
-                admin_service_pb2.ListOrgPoliciesRequest(),
-                metadata=connection.metadata,
-                timeout=RPC_TIMEOUT_S,
-            ),
-        )
+        answer = ask(connection, "ListOrgPolicies", admin_service_pb2.ListOrgPoliciesRequest())
     _show(answer)
 
 
@@ -186,10 +169,5 @@ def set_policy(
         request.personal_use_report = personal_use_report == "on"
     with collector_errors():
         connection = load_connection(connection_file, collector=collector, plaintext=plaintext)
-        answer = call(
-            connection,
-            lambda stub: stub.SetOrgPolicy(
-                request, metadata=connection.metadata, timeout=RPC_TIMEOUT_S
-            ),
-        )
+        answer = ask(connection, "SetOrgPolicy", request)
     _show(answer)

@@ -11,14 +11,7 @@ from typing import Annotated
 import typer
 
 from admin.connection import load_connection
-from admin.rpc import (
-    RPC_TIMEOUT_S,
-    CollectorOption,
-    ConnectionOption,
-    PlaintextOption,
-    call,
-    collector_errors,
-)
+from admin.rpc import CollectorOption, ConnectionOption, PlaintextOption, ask, collector_errors
 from commaudit.v1 import admin_service_pb2
 
 restriction_app = typer.Typer(
@@ -76,12 +69,7 @@ def add(
     )  # fmt: skip
     with collector_errors():
         connection = load_connection(connection_file, collector=collector, plaintext=plaintext)
-        answer = call(
-            connection,
-            lambda stub: stub.AddRestriction(
-                request, metadata=connection.metadata, timeout=RPC_TIMEOUT_S
-            ),
-        )
+        answer = ask(connection, "AddRestriction", request)
     typer.echo(_describe(answer.restriction))
 
 
@@ -102,12 +90,7 @@ def end_restriction(
     )
     with collector_errors():
         connection = load_connection(connection_file, collector=collector, plaintext=plaintext)
-        answer = call(
-            connection,
-            lambda stub: stub.EndRestriction(
-                request, metadata=connection.metadata, timeout=RPC_TIMEOUT_S
-            ),
-        )
+        answer = ask(connection, "EndRestriction", request)
     typer.echo(_describe(answer.restriction))
 
 
@@ -129,12 +112,7 @@ def list_restrictions(
     )
     with collector_errors():
         connection = load_connection(connection_file, collector=collector, plaintext=plaintext)
-        answer = call(
-            connection,
-            lambda stub: stub.ListRestrictions(
-                request, metadata=connection.metadata, timeout=RPC_TIMEOUT_S
-            ),
-        )
+        answer = ask(connection, "ListRestrictions", request)
     for r in answer.restrictions:
         if as_json:
             typer.echo(json.dumps({

@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import grpc
 import typer
+from google.protobuf.message import Message
 
 from admin.connection import ENV_VAR, Connection, ConnectionFileError
 from commaudit.v1 import admin_service_pb2_grpc
@@ -55,3 +56,13 @@ def call(
 ) -> T:
     with connection.channel() as channel:
         return method(admin_service_pb2_grpc.AdminServiceStub(channel))
+
+
+def ask(
+    connection: Connection, method: str, request: Message, timeout: float = RPC_TIMEOUT_S
+) -> Any:
+    """One AdminService call by its name, with the operator's credential; the answer."""
+    return call(
+        connection,
+        lambda stub: getattr(stub, method)(request, metadata=connection.metadata, timeout=timeout),
+    )

@@ -27,7 +27,7 @@ from admin.connection import load_connection
 from admin.operators_cli import audit_app, operator_app
 from admin.org_cli import import_files, org_app
 from admin.restrictions_cli import restriction_app
-from admin.rpc import CollectorOption, ConnectionOption, PlaintextOption, call, collector_errors
+from admin.rpc import CollectorOption, ConnectionOption, PlaintextOption, ask, collector_errors
 from analytics.output import FORMATS, render
 from analytics.report_files import ReportFile, list_reports
 from analytics.run import ReportResult
@@ -200,12 +200,7 @@ def run_report_command(name: str) -> Callable[..., None]:
                 connection = load_connection(
                     connection_file, collector=collector, plaintext=plaintext
                 )
-                answer = call(
-                    connection,
-                    lambda stub: stub.RunReport(
-                        request, metadata=connection.metadata, timeout=REPORT_TIMEOUT_S
-                    ),
-                )
+                answer = ask(connection, "RunReport", request, REPORT_TIMEOUT_S)
             table = from_ipc(answer.arrow_ipc)
             report = ReportFile(answer.name, answer.description, answer.clause, (), "")
             result = ReportResult(report, tuple(table.column_names), _rows(table))

@@ -15,16 +15,9 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from agent.catalog import CATEGORIES
 from collector.weekly_schedule import ScheduleError, format_schedule, parse_schedule
 
-CATEGORIES = (
-    "email",
-    "instant_messaging",
-    "text_messaging",
-    "social_networking",
-    "teleconferencing",
-    "video_sharing",
-)
 MAX_REASON_CHARS = 1000
 _TS = "make_timestamp(?::BIGINT * 1000)"
 
