@@ -127,10 +127,9 @@ def run_agent(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     enrollment = load_enrollment(config.state_dir)
-    daemon = open_agent(config, enrollment)
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop_on_signals(stop)  # before open_agent starts any thread (gRPC's included)
+    daemon = open_agent(config, enrollment)
     print(
         f"commaudit-agent: device {daemon.device_id} reporting to"
         f" {config.collector or enrollment.collector},"
@@ -143,3 +142,26 @@ def run_agent(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set `stop`, from a thread of their own where the platform allows.
+
+    Why not `signal.signal(..., lambda *_: stop.set())`: the handler runs on the main thread
+    between bytecodes, possibly while that thread holds the Event's own lock inside
+    `stop.wait()`; `set()` then waits for that lock forever. Seen as an agent that ignored
+    SIGTERM on a loaded machine. Blocking the signals in every thread and taking them with
+    `sigwait` has no such window. Windows has neither call and keeps the handler.
+    """
+    signals = {signal.SIGTERM, signal.SIGINT}
+    if not hasattr(signal, "pthread_sigmask"):
+        for signum in signals:
+            signal.signal(signum, lambda *_: stop.set())
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)  # inherited by threads made from now on
+
+    def take() -> None:
+        signal.sigwait(signals)
+        stop.set()
+
+    threading.Thread(target=take, name="signals", daemon=True).start()
