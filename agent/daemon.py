@@ -17,6 +17,7 @@ from agent.enrollment import Enrollment, channel_for
 from agent.events import Lifecycle, heartbeat_event, lifecycle_event, transition_event
 from agent.scan import Scanner
 from agent.sender import Sender, SenderSettings
+from agent.service_notify import READY, STOPPING, Watchdog, notify
 from agent.spool import Loss, LossNotice, Spool
 from agent.tracker import SessionTracker, Transition
 from commaudit.v1 import events_pb2
@@ -53,14 +54,18 @@ class AgentDaemon:
         """Scan until `stop` is set, then shut down cleanly."""
         self._record([self._lifecycle(Lifecycle.KIND_STARTED)])
         self.sender.start()
+        notify(READY)  # systemd (Type=notify): the loop runs, dependants may start
+        watchdog = Watchdog()
         next_heartbeat = time.monotonic()
         while True:
             self.tick()
+            watchdog.ping()  # a loop that hangs stops pinging; WatchdogSec then restarts us
             if time.monotonic() >= next_heartbeat:
                 self._record([self._heartbeat()])
                 next_heartbeat = time.monotonic() + self.heartbeat_interval_s
             if stop.wait(self.scan_interval_s):
                 break
+        notify(STOPPING)
         self.shutdown()
 
     def tick(self) -> list[Transition]:
