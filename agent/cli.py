@@ -13,11 +13,12 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from agent.catalog import CatalogError, current_os, load_catalog
-from agent.config import AgentConfig, ConfigError, load_config
+from agent.config import AgentConfig, ConfigError, load_config, load_effective
 from agent.daemon import open_agent
 from agent.enrollment import EnrollmentError, enroll, load_enrollment
 from agent.scan import Scanner
@@ -27,12 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="commaudit-agent", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="scan, spool and report until stopped (SIGTERM/SIGINT)")
-    run.add_argument("--config", type=Path, help="TOML file with agent settings")
-    run.add_argument("--collector", help="collector HOST:PORT, if moved since enrollment")
-    run.add_argument("--state-dir", type=Path, help="directory of the enrollment and spool")
-    run.add_argument("--catalog", type=Path, help="catalog file (default: the packaged one)")
-    run.add_argument("--scan-interval", dest="scan_interval_s", type=float, help="seconds")
-    run.add_argument("--heartbeat-interval", dest="heartbeat_interval_s", type=float)
+    check = commands.add_parser(
+        "check-config", help="print the settings `run` would use and where each came from"
+    )
+    for command in (run, check):  # check-config takes run's options, to check a service's line
+        command.add_argument("--config", type=Path, help="TOML file with agent settings")
+        command.add_argument("--collector", help="collector HOST:PORT, if moved since enrollment")
+        command.add_argument("--state-dir", type=Path, help="directory of the enrollment and spool")
+        command.add_argument(
+            "--catalog", type=Path, help="catalog file (default: the packaged one)"
+        )
+        command.add_argument("--scan-interval", dest="scan_interval_s", type=float, help="seconds")
+        command.add_argument("--heartbeat-interval", dest="heartbeat_interval_s", type=float)
     run.add_argument("-v", "--verbose", action="store_true", help="log each delivery problem")
     enroll = commands.add_parser(
         "enroll", help="exchange a one-time token for this device's credential"
@@ -59,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             return scan_once(args.catalog, as_json=args.json)
         if args.command == "enroll":
             return enroll_device(args)
+        if args.command == "check-config":
+            return check_config(args)
         return run_agent(args)
     except (ConfigError, CatalogError) as error:
         print(f"commaudit-agent: {error}", file=sys.stderr)
@@ -66,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     except EnrollmentError as error:
         print(f"commaudit-agent: {error}", file=sys.stderr)
         return 1
+
+
+def check_config(args: argparse.Namespace) -> int:
+    """Print the settings `run` would use, each with where it came from (default, file, env,
+    flag); a wrong one raises ConfigError, which exits 2."""
+    overrides = {f.name: getattr(args, f.name, None) for f in fields(AgentConfig)}
+    print(load_effective(args.config, os.environ, overrides).describe())
+    return 0
 
 
 def enroll_device(args: argparse.Namespace) -> int:
@@ -140,10 +157,6 @@ def run_agent(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def stop_on_signals(stop: threading.Event) -> None:
     """SIGTERM and SIGINT set `stop`, from a thread of their own where the platform allows.
 
@@ -165,3 +178,7 @@ def stop_on_signals(stop: threading.Event) -> None:
         stop.set()
 
     threading.Thread(target=take, name="signals", daemon=True).start()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,9 @@
 """The agent's settings: declared once, typed, documented, loaded in `main()` (STYLE.md 8).
 
-Precedence: command line > environment (COMMAUDIT_AGENT_<FIELD>) > TOML file > defaults.
-Errors name the source, the key and the reason, because an operator fixes them by hand.
+Precedence: command line > environment (COMMAUDIT_AGENT_<FIELD>) > TOML file > defaults, layered
+by layered_settings.py (the collector's settings are layered the same way). Errors name the
+source, the key and the reason, because an operator fixes them by hand. The documented example,
+packaging/config/agent.toml, is checked against this class.
 """
 
 from __future__ import annotations
@@ -9,17 +11,27 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from agent.layered_settings import ConfigError, Effective, SettingError, gather, settle
+
+__all__ = [
+    "MIN_SPOOL_BYTES",
+    "AgentConfig",
+    "ConfigError",
+    "is_loopback",
+    "load_config",
+    "load_effective",
+    "split_address",
+]
+
 MIN_SPOOL_BYTES = 64 * 1024
-
-
-class ConfigError(ValueError):
-    """A setting is missing, malformed or unsafe; the message says where and why."""
+ENV_PREFIX = "COMMAUDIT_AGENT_"
+FLAG_NAMES = {"scan_interval_s": "--scan-interval", "heartbeat_interval_s": "--heartbeat-interval"}
+"""Options of `commaudit-agent run` not named after their setting."""
 
 
 @dataclass(frozen=True)
@@ -49,13 +61,14 @@ class AgentConfig:
         _check_positive(self, "scan_interval_s", "heartbeat_interval_s", "batch_max_delay_s")
         _check_positive(self, "batch_max_events", "spool_max_bytes")
         if not 1 <= self.batch_max_events <= 1000:
-            raise ConfigError(
-                "batch_max_events: must be between 1 and 1000 (the collector's limit)"
+            raise SettingError(
+                "batch_max_events", "must be between 1 and 1000 (the collector's limit)"
             )
         if self.spool_max_bytes < MIN_SPOOL_BYTES:
-            raise ConfigError(
-                f"spool_max_bytes: {self.spool_max_bytes} is below the minimum {MIN_SPOOL_BYTES}"
-                " (room for a full batch and its drop notice)"
+            raise SettingError(
+                "spool_max_bytes",
+                f"{self.spool_max_bytes} is below the minimum {MIN_SPOOL_BYTES}"
+                " (room for a full batch and its drop notice)",
             )
         if self.collector:
             split_address(self.collector)
@@ -65,7 +78,7 @@ class AgentConfig:
 def _check_positive(config: AgentConfig, *names: str) -> None:
     for name in names:
         if getattr(config, name) <= 0:
-            raise ConfigError(f"{name}: must be greater than 0, got {getattr(config, name)}")
+            raise SettingError(name, f"must be greater than 0, got {getattr(config, name)}")
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -74,11 +87,11 @@ def split_address(address: str) -> tuple[str, int]:
         r"\[(?P<v6>[^\]]+)\]:(?P<p6>\d+)|(?P<host>[^:\[\]]+):(?P<port>\d+)", address
     )
     if not match:
-        raise ConfigError(f"collector: {address!r} is not HOST:PORT")
+        raise SettingError("collector", f"{address!r} is not HOST:PORT")
     host = match.group("v6") or match.group("host")
     port = int(match.group("p6") or match.group("port"))
     if not 0 < port < 65536:
-        raise ConfigError(f"collector: port {port} is out of range")
+        raise SettingError("collector", f"port {port} is out of range")
     return host, port
 
 
@@ -96,43 +109,19 @@ def load_config(
     file: Path | None, environ: Mapping[str, str], overrides: Mapping[str, Any]
 ) -> AgentConfig:
     """Defaults < file < environment < command line, then validated."""
-    values: dict[str, Any] = {}
-    if file is not None:
-        values.update(_read_file(file))
-    values.update(_from_environment(environ))
-    values.update({key: value for key, value in overrides.items() if value is not None})
-    try:
-        return _build(values).validate()
-    except ConfigError as error:
-        raise ConfigError(f"{file or 'agent config'}: {error}") from None
+    return load_effective(file, environ, overrides).config
 
 
-def _read_file(file: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(file.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{file}: cannot read: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{file}: not valid TOML: {error}") from None
+def load_effective(
+    file: Path | None, environ: Mapping[str, str], overrides: Mapping[str, Any]
+) -> Effective[AgentConfig]:
+    """The validated config and where each setting came from (`commaudit-agent check-config`).
 
-
-def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    prefix = "COMMAUDIT_AGENT_"
-    return {
-        key[len(prefix) :].lower(): value
-        for key, value in environ.items()
-        if key.startswith(prefix)
-    }
-
-
-def _build(values: Mapping[str, Any]) -> AgentConfig:
-    known = {f.name: f for f in fields(AgentConfig)}
-    converted: dict[str, Any] = {}
-    for key, value in values.items():
-        if key not in known:
-            raise ConfigError(f"{key}: unknown setting (known: {', '.join(sorted(known))})")
-        converted[key] = _convert(key, value)
-    return AgentConfig(**converted)
+    overrides: command-line values by setting, None where the option was not given.
+    """
+    keys = [f.name for f in fields(AgentConfig)]
+    layers = gather(keys, file, environ, ENV_PREFIX, overrides, FLAG_NAMES)
+    return settle(layers, AgentConfig, _convert)
 
 
 def _convert(key: str, value: Any) -> Any:
@@ -145,7 +134,10 @@ def _convert(key: str, value: Any) -> Any:
         if isinstance(default, float):
             return float(value)
         if key in ("state_dir", "catalog"):
+            # TOML has no null: an empty catalog is the packaged one, as when unset.
+            if key == "catalog" and value in ("", None):
+                return None
             return Path(os.path.expanduser(str(value)))
         return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{key}: {value!r} is not a valid {type(default).__name__}") from None
+        raise SettingError(key, f"{value!r} is not a valid {type(default).__name__}") from None

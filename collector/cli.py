@@ -12,22 +12,22 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import duckdb
 import typer
 
-from collector.admission import AdmissionLimits
+from agent.layered_settings import Effective
+from agent.service_notify import READY, STOPPING, feed_watchdog, notify
 from collector.atomic_file import PUBLIC, write_atomically
-from collector.ingest import IngestLimits
-from collector.publish_loop import DEFAULT_INTERVAL_S
-from collector.server import ConfigError, check_transport, parse_listen, start_server
+from collector.config import CollectorConfig, load_effective
+from collector.config import ConfigError as InvalidSettings
+from collector.log_format import configure_logging
+from collector.server import ConfigError, parse_listen, start_server
 from collector.state_dir import AlreadyInitialised, StateDir, initialise
 from collector.tls import TlsError, default_hostnames
 
 log = logging.getLogger(__name__)
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -105,89 +105,153 @@ def init(
     )
 
 
+_DEFAULTS = CollectorConfig()
+
+ConfigFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="TOML file of settings (each documented in the packaged collector.toml); options"
+        " and COMMAUDIT_COLLECTOR_<SETTING> variables override it.",
+    ),
+]
+ServeStateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        help="Directory holding the database, TLS material and admin connection file"
+        f" (default {_DEFAULTS.state_dir}).",
+    ),
+]
+ListenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--listen",
+        help=f"HOST:PORT to listen on; port 0 picks a free port (default {_DEFAULTS.listen}).",
+    ),
+]
+PlaintextOption = Annotated[
+    bool | None,
+    typer.Option("--plaintext/--no-plaintext", help="Serve without TLS (loopback addresses only)."),
+]
+PortFileOption = Annotated[
+    Path | None,
+    typer.Option("--port-file", help="Write the bound port to this file once listening."),
+]
+MinFreeOption = Annotated[
+    int | None,
+    typer.Option(
+        "--min-free-mb",
+        help=f"Take no events below this free disk, MiB (default {_DEFAULTS.min_free_mb}).",
+    ),
+]
+DeviceRateOption = Annotated[
+    float | None,
+    typer.Option(
+        "--device-events-per-s",
+        help=f"Sustained events/s one device may send (default {_DEFAULTS.device_events_per_s:g}).",
+    ),
+]
+CommitWindowOption = Annotated[
+    float | None,
+    typer.Option(
+        "--commit-window-ms",
+        help="How long a Report may wait for others to share its commit (latency vs CPU),"
+        f" 1 to 1000 (default {_DEFAULTS.commit_window_ms:g}).",
+    ),
+]
+PublishIntervalOption = Annotated[
+    float | None,
+    typer.Option(
+        "--publish-interval-s",
+        help="Publish what is stored into the state directory's lake (what analysts and"
+        f" reports read) this often; 0: never (default {_DEFAULTS.publish_interval_s:g}).",
+    ),
+]
+ImportDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--import-dir",
+        file_okay=False,
+        help="Watch this folder for organisation CSV exports (samples/org/README.md);"
+        " imported files move to done/, refused ones to failed/ with their errors.",
+    ),
+]
+MetricsListenOption = Annotated[
+    str | None,
+    typer.Option("--metrics-listen", help="HOST:PORT serving metrics over HTTP (default: none)."),
+]
+LogLevelOption = Annotated[
+    str | None,
+    typer.Option("--log-level", help="debug, info, warning or error (default info)."),
+]
+LogFormatOption = Annotated[
+    str | None,
+    typer.Option("--log-format", help="text, or json for log shippers (default text)."),
+]
+
+
 @app.command()
 def serve(
-    state_dir: StateDirOption,
-    listen: Annotated[
-        str, typer.Option("--listen", help="HOST:PORT to listen on; port 0 picks a free port.")
-    ] = "127.0.0.1:50051",
-    plaintext: Annotated[
-        bool,
-        typer.Option("--plaintext", help="Serve without TLS (loopback addresses only)."),
-    ] = False,
-    port_file: Annotated[
-        Path | None,
-        typer.Option("--port-file", help="Write the bound port to this file once listening."),
-    ] = None,
-    min_free_mb: Annotated[
-        int, typer.Option("--min-free-mb", min=0, help="Take no events below this free disk.")
-    ] = AdmissionLimits.min_free_bytes // 2**20,
-    device_rate: Annotated[
-        float,
-        typer.Option(
-            "--device-events-per-s", min=1, help="Sustained events/s one device may send."
-        ),
-    ] = AdmissionLimits.device_events_per_s,
-    commit_window_ms: Annotated[
-        float,
-        typer.Option(
-            "--commit-window-ms",
-            min=1,
-            max=1000,
-            help="How long a Report may wait for others to share its commit (latency vs CPU).",
-        ),
-    ] = IngestLimits.max_group_delay_s * 1000,
-    publish_interval_s: Annotated[
-        float,
-        typer.Option(
-            "--publish-interval-s",
-            min=0,
-            help="Publish what is stored into the state directory's lake (what analysts and"
-            " reports read) this often; 0: never.",
-        ),
-    ] = DEFAULT_INTERVAL_S,
-    import_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--import-dir",
-            file_okay=False,
-            help="Watch this folder for organisation CSV exports (samples/org/README.md);"
-            " imported files move to done/, refused ones to failed/ with their errors.",
-        ),
-    ] = None,
+    config_file: ConfigFileOption = None,
+    state_dir: ServeStateDirOption = None,
+    listen: ListenOption = None,
+    plaintext: PlaintextOption = None,
+    port_file: PortFileOption = None,
+    min_free_mb: MinFreeOption = None,
+    device_events_per_s: DeviceRateOption = None,
+    commit_window_ms: CommitWindowOption = None,
+    publish_interval_s: PublishIntervalOption = None,
+    import_dir: ImportDirOption = None,
+    metrics_listen: MetricsListenOption = None,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Serve AgentService and AdminService until SIGTERM or SIGINT."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        check_transport(parse_listen(listen)[0], plaintext)
-    except ConfigError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--listen/--plaintext") from None
-    state = StateDir(state_dir)
+    flags = dict(locals())  # the parameters are named after the settings
+    config = _settings(flags.pop("config_file"), flags).config
+    configure_logging(config.log_level, config.log_format)
+    state = StateDir(config.state_dir)
     check_state_dir(state)
     try:
-        admission = AdmissionLimits(
-            device_events_per_s=device_rate, min_free_bytes=min_free_mb * 2**20
-        )
-        ingest = IngestLimits(max_group_delay_s=commit_window_ms / 1000)
-        asyncio.run(
-            _serve(
-                state,
-                listen,
-                plaintext,
-                port_file,
-                admission,
-                ingest,
-                publish_interval_s,
-                import_dir,
-            )
-        )
+        asyncio.run(_serve(state, config))
     except TlsError as exc:  # found before the database is opened (server.py)
         raise typer.BadParameter(str(exc), param_hint="--state-dir") from None
     except (OSError, duckdb.Error) as exc:
         typer.echo(f"commaudit-collector: cannot start: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+@app.command("check-config")
+def check_config(
+    config_file: ConfigFileOption = None,
+    state_dir: ServeStateDirOption = None,
+    listen: ListenOption = None,
+    plaintext: PlaintextOption = None,
+    port_file: PortFileOption = None,
+    min_free_mb: MinFreeOption = None,
+    device_events_per_s: DeviceRateOption = None,
+    commit_window_ms: CommitWindowOption = None,
+    publish_interval_s: PublishIntervalOption = None,
+    import_dir: ImportDirOption = None,
+    metrics_listen: MetricsListenOption = None,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
+) -> None:
+    """Print the settings `serve` would use, each with where it came from (default, file, env,
+    flag), or exit 2 naming a wrong one. Takes serve's options, to check a service's command."""
+    flags = dict(locals())  # the parameters are named after the settings
+    typer.echo(_settings(flags.pop("config_file"), flags).describe())
+
+
+def _settings(config_file: Path | None, flags: dict[str, Any]) -> Effective[CollectorConfig]:
+    """Defaults < file < environment < options; a wrong setting exits 2 saying where it is."""
+    names = {"plaintext": "--plaintext" if flags["plaintext"] else "--no-plaintext"}
+    try:
+        return load_effective(config_file, os.environ, flags, names)
+    except InvalidSettings as exc:
+        typer.echo(f"commaudit-collector: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def check_state_dir(state: StateDir) -> None:
@@ -206,38 +270,36 @@ def check_state_dir(state: StateDir) -> None:
         raise typer.BadParameter(f"{state.db} is not readable and writable", param_hint=hint)
 
 
-async def _serve(
-    state: StateDir,
-    listen: str,
-    plaintext: bool,
-    port_file: Path | None,
-    admission: AdmissionLimits,
-    ingest: IngestLimits,
-    publish_interval_s: float,
-    import_dir: Path | None,
-) -> None:
+async def _serve(state: StateDir, config: CollectorConfig) -> None:
     server = await start_server(
         state.root,
-        listen,
-        plaintext=plaintext,
-        admission_limits=admission,
-        ingest_limits=ingest,
+        config.listen,
+        plaintext=config.plaintext,
+        admission_limits=config.admission_limits(),
+        ingest_limits=config.ingest_limits(),
         writer_process=True,
-        publish_interval_s=publish_interval_s,
-        import_dir=import_dir,
+        publish_interval_s=config.publish_interval_s,
+        import_dir=config.import_dir,
+        metrics_listen=config.metrics_listen or None,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    watchdog: asyncio.Task[None] | None = None
     try:
-        if port_file is not None:
-            write_port_file(port_file, server.port)
+        if config.port_file is not None:
+            write_port_file(config.port_file, server.port)
         transport = "TLS" if server.tls else "plaintext"
         typer.echo(f"listening on {server.address} ({transport}), database {state.db}")
+        notify(READY)  # systemd (Type=notify): serving; no-op under other managers
+        watchdog = asyncio.create_task(feed_watchdog())  # WatchdogSec: pings while the loop runs
         await stop.wait()
         log.info("stopping: finishing in-flight reports and committing the queue")
     finally:
+        notify(STOPPING)
+        if watchdog is not None:
+            watchdog.cancel()
         await server.stop()
 
 
