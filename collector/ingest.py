@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from collector.metrics import CollectorMetrics
 from collector.writer import WriterLike
 from commaudit.v1 import events_pb2
 
@@ -52,9 +53,13 @@ class Overloaded(Exception):
     """Not now (queue full, device over its rate, disk nearly full): come back after
     `retry_after_ms`."""
 
-    def __init__(self, retry_after_ms: int, reason: str = "collector busy") -> None:
+    def __init__(
+        self, retry_after_ms: int, reason: str = "collector busy", kind: str = "queue_full"
+    ) -> None:
         super().__init__(f"{reason}: retry in {retry_after_ms} ms")
         self.retry_after_ms = retry_after_ms
+        self.kind = kind
+        """Which limit refused, for metrics: `queue_full`, `device_rate` or `disk_full`."""
 
 
 class CommitFailed(Exception):
@@ -115,8 +120,14 @@ def _settle_on_loop(pairs: list[tuple[asyncio.Future[Ack], Outcome]]) -> None:
 class Ingestor:
     """Owns the writer thread; starts it at construction, stops it with close()."""
 
-    def __init__(self, writer: WriterLike, limits: IngestLimits | None = None) -> None:
+    def __init__(
+        self,
+        writer: WriterLike,
+        limits: IngestLimits | None = None,
+        metrics: CollectorMetrics | None = None,
+    ) -> None:
         self.limits = limits or IngestLimits()
+        self.metrics = metrics or CollectorMetrics()
         self.commits = 0
         """Transactions committed so far (grouping shows as fewer commits than Reports)."""
         self._writer = writer
@@ -263,13 +274,16 @@ class Ingestor:
         result = self._writer.commit_group(
             [(s.device_id, s.spool_id, s.events, s.raw) for s in group], now_ms
         )
+        seconds = time.monotonic() - started
+        received = sum(len(s.events) for s in group)
+        self.metrics.group_written(seconds, received, result.stored)
         if result.committed:
             self.commits += 1
-            self._measure(started, sum(len(s.events) for s in group), result.stored)
+            self._measure(seconds, received, result.stored)
         return [Ack(acked, renumber) for acked, renumber in result.acks]
 
-    def _measure(self, started: float, received: int, stored: int) -> None:
-        elapsed_ms = (time.monotonic() - started) * 1000
+    def _measure(self, seconds: float, received: int, stored: int) -> None:
+        elapsed_ms = seconds * 1000
         self._ms_per_event = 0.8 * self._ms_per_event + 0.2 * elapsed_ms / max(received, 1)
         log.debug("committed %d of %d events in %.1f ms", stored, received, elapsed_ms)
 

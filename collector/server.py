@@ -22,9 +22,11 @@ from collector.admin_service import AdminService, run_audited
 from collector.admission import Admission, AdmissionLimits
 from collector.catalog_apps import catalog_rows, replace_catalog_apps
 from collector.enrollment import device_keys, operator_keys, write_audit
+from collector.health import Health, child_alive, enable_reflection
 from collector.identity import DeviceKeys, OperatorKeys
 from collector.import_folder import Importer, ImportFolder
 from collector.ingest import IngestLimits, Ingestor
+from collector.metrics import CollectorMetrics, MetricsEndpoint
 from collector.org_import import ImportSummary, OrgImportError, import_org_file
 from collector.publish_loop import DEFAULT_INTERVAL_S, Publishing
 from collector.service import AgentService, now_ms, rpc_handlers
@@ -73,6 +75,10 @@ class CollectorServer:
         """The credentials checked on every call; enrollment adds to them."""
         self.import_folder: ImportFolder | None = None
         """Watches --import-dir, when there is one."""
+        self.metrics = ingestor.metrics
+        """This server's metrics (their own registry), served when metrics_listen was given."""
+        self.health: Health | None = None
+        self.metrics_endpoint: MetricsEndpoint | None = None
         self._server = server
         self._stopped = False
 
@@ -80,16 +86,27 @@ class CollectorServer:
     def address(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
+    @property
+    def metrics_port(self) -> int | None:
+        """The bound port of /metrics; None when not serving metrics."""
+        return None if self.metrics_endpoint is None else self.metrics_endpoint.port
+
     async def stop(self, grace: float = STOP_GRACE_S) -> None:
         """Stop taking RPCs, drain and commit the queue, close the database; idempotent."""
         if self._stopped:
             return
         self._stopped = True
+        if self.health is not None:
+            await self.health.stop()  # NOT_SERVING: probes send agents elsewhere
         if self.import_folder is not None:
             await asyncio.to_thread(self.import_folder.stop)
-        await self._server.stop(grace)
-        await asyncio.to_thread(self.ingestor.close)
-        await asyncio.to_thread(self.writer.close)
+        try:
+            await self._server.stop(grace)
+            await asyncio.to_thread(self.ingestor.close)
+            await asyncio.to_thread(self.writer.close)
+        finally:
+            if self.metrics_endpoint is not None:
+                await asyncio.to_thread(self.metrics_endpoint.close)
         log.info("stopped; database %s closed", self.writer.path)
 
 
@@ -105,6 +122,7 @@ async def start_server(
     writer_process: bool = False,
     publish_interval_s: float = DEFAULT_INTERVAL_S,
     import_dir: Path | None = None,
+    metrics_listen: str | None = None,
 ) -> CollectorServer:
     """Open the store and serve AgentService and AdminService on `listen` (HOST:PORT, port 0
     allowed), over TLS from the state directory unless `plaintext` (loopback only).
@@ -114,9 +132,12 @@ async def start_server(
     publish_interval_s: publish into the state directory's lake this often, beside the writer
     (publish_loop.py), and once more at stop; 0: never.
     import_dir: a folder watched for organisation CSV exports (import_folder.py).
+    metrics_listen: serve Prometheus metrics at http://HOST:PORT/metrics (metrics.py; port 0
+    allowed), plain HTTP: counts only, no personal data; None: not served.
     """
     host, port = parse_listen(listen)
     check_transport(host, plaintext)
+    metrics_address = None if metrics_listen is None else parse_listen(metrics_listen)
     state = StateDir(Path(state_dir))
     tls = None if plaintext else await asyncio.to_thread(load_server_tls, state.tls)
     state.root.mkdir(parents=True, exist_ok=True)
@@ -130,12 +151,15 @@ async def start_server(
     )
     ingestor: Ingestor | None = None
     folder: ImportFolder | None = None
+    endpoint: MetricsEndpoint | None = None
     try:
         apps = writer.transaction(replace_catalog_apps, catalog_rows(load_catalog()))
         log.info("catalog: %d apps known to reports", apps)
         devices = DeviceKeys(writer.transaction(device_keys))
         operators = OperatorKeys(writer.transaction(operator_keys))
-        ingestor = Ingestor(writer, ingest_limits)
+        metrics = CollectorMetrics()
+        ingestor = Ingestor(writer, ingest_limits, metrics)
+        metrics.watch(ingestor, state.db, state.lake)
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -148,12 +172,21 @@ async def start_server(
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminService(writer, operators, devices, lake_dir=state.lake), server
         )
+        health = Health(child_alive(writer.pid) if isinstance(writer, WriterProcess) else None)
+        health.add_to(server)
+        enable_reflection(server)
         bound = _bind(server, host, port, tls)
+        if metrics_address is not None:
+            endpoint = MetricsEndpoint(metrics.registry, *metrics_address)
+            log.info("metrics on %s port %d, at /metrics", metrics_address[0], endpoint.port)
         await server.start()
+        await health.start()
         if import_dir is not None:
             folder = ImportFolder(import_dir, _folder_importer(writer))
             folder.start()
     except BaseException:
+        if endpoint is not None:
+            endpoint.close()
         if ingestor is not None:
             ingestor.close()
         writer.close()
@@ -167,6 +200,8 @@ async def start_server(
     )
     collector = CollectorServer(server, ingestor, writer, host, bound, tls, devices)
     collector.import_folder = folder
+    collector.health = health
+    collector.metrics_endpoint = endpoint
     return collector
 
 

@@ -34,6 +34,7 @@ from collector.credentials import Unauthenticated
 from collector.enrollment import DeviceGrant, redeem_token
 from collector.identity import DeviceKeys
 from collector.ingest import CommitFailed, Ingestor, IngestorClosed, Overloaded
+from collector.metrics import CollectorMetrics
 from collector.validate import (
     ForeignDevice,
     InvalidReport,
@@ -77,8 +78,10 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
         limits: Limits | None = None,
         clock: Callable[[], int] = now_ms,
         admission: Admission | None = None,
+        metrics: CollectorMetrics | None = None,
     ) -> None:
         self._ingestor = ingestor
+        self._metrics = metrics or ingestor.metrics
         self._writer = writer
         self._device_keys = device_keys
         self._limits = limits or Limits()
@@ -91,19 +94,28 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
         context: grpc.aio.ServicerContext,
         raw: bytes = b"",
     ) -> agent_service_pb2.ReportResponse:
+        events = len(request.events)
+        self._metrics.report_received(events)
         try:
             device_id = self._device_keys.authenticate(context.invocation_metadata())
+            self._metrics.devices.seen(device_id)
             validate_spool_id(request.spool_id)
             validate_batch(request.events, device_id, self._clock(), self._limits)
             if self._admission is not None:
-                self._admission.admit(device_id, len(request.events))
+                admit(self._admission, device_id, events)
             ack = await self._ingestor.submit_async(
                 device_id, request.events, request.spool_id, raw
             )
         except _REFUSALS as exc:
             code, trailers = refusal(exc)
-            log.info("report from %s refused (%s): %s", context.peer(), code.name, exc)
+            reason = rejection_reason(exc)
+            self._metrics.report_refused(reason, events)
+            log.info(
+                "report from %s refused (%s): %s", context.peer(), code.name, exc,
+                extra={"reason": reason},
+            )  # fmt: skip
             await abort(context, code, str(exc), trailers)
+        self._metrics.report_answered(renumbered=ack.renumber_after != 0)
         return agent_service_pb2.ReportResponse(
             acked_seq=ack.acked_seq, renumber_after=ack.renumber_after
         )
@@ -115,6 +127,7 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
         try:
             request = agent_service_pb2.ReportRequest.FromString(raw)
         except DecodeError as exc:
+            self._metrics.report_refused("undecodable", 0)
             await abort(
                 context,
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -205,6 +218,34 @@ async def abort(
     """End the RPC with a status; grpc's abort raises, which this signature tells mypy."""
     await context.abort(code, details, trailing_metadata=trailers)
     raise AssertionError("grpc.aio ServicerContext.abort returned")
+
+
+def admit(admission: Admission, device_id: str, events: int) -> None:
+    """Admission.admit's two checks, in its order, each refusal marked with its kind (the
+    metrics tell a full disk from a device over its rate)."""
+    try:
+        admission.disk.check()
+    except Overloaded as exc:
+        exc.kind = "disk_full"
+        raise
+    try:
+        admission.rate.take(device_id, events)
+    except Overloaded as exc:
+        exc.kind = "device_rate"
+        raise
+
+
+def rejection_reason(exc: Exception) -> str:
+    """The refusal's reason in the rejected-events metric (metrics.REJECTION_REASONS)."""
+    if isinstance(exc, Unauthenticated):
+        return "unauthenticated"
+    if isinstance(exc, ForeignDevice):
+        return "foreign_device"
+    if isinstance(exc, InvalidReport):
+        return "invalid"
+    if isinstance(exc, Overloaded):
+        return exc.kind
+    return "shutting_down" if isinstance(exc, IngestorClosed) else "commit_failed"
 
 
 def refusal(exc: Exception) -> tuple[grpc.StatusCode, Trailers]:

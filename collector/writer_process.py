@@ -28,6 +28,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
+from collector.log_format import LogFormat, configure_logging, current_setup
 from collector.publish_loop import Publishing
 from collector.store import Store
 from collector.writer import Batch, GroupResult, Writer
@@ -56,7 +57,7 @@ class WriterProcess:
         self._conn, child = context.Pipe()
         self._process = context.Process(
             target=_serve,
-            args=(child, str(path), store_factory, publishing),
+            args=(child, str(path), store_factory, publishing, current_setup()),
             name="commaudit-writer",
             daemon=True,
         )
@@ -124,6 +125,7 @@ def _serve(
     path: str,
     store_factory: Callable[[Path], Store],
     publishing: Publishing | None,
+    log_setup: tuple[int, LogFormat] = (logging.INFO, "text"),
 ) -> None:
     """The child: open the database (and start publishing), then answer requests until "close"
     or the parent's end."""
@@ -132,9 +134,7 @@ def _serve(
     # database closes (after draining its queue), so the writer waits to be told.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(*log_setup)  # as the parent logs: level and text or JSON
     try:
         writer = Writer(path, store_factory, publishing)
     except Exception as exc:
