@@ -11,5 +11,7 @@ Around it: credentials (the secrets and their format), enrollment (tokens, devic
 revocation as rows), tls (the collector's CA and certificate); the policy data: org_csv,
 org_history and org_import (roster CSV exports with history), import_folder (the watched
 folder), restrictions and weekly_schedule (§4.4), org_policies, catalog_apps, audit; service
-and admin_service (the gRPC faces), server (wiring) and cli (`commaudit-collector`).
+and admin_service (the gRPC faces), health (gRPC health), metrics (Prometheus), log_format,
+config (settings from file, environment and flags), server (wiring) and cli
+(`commaudit-collector`).
 """
