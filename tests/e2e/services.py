@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -87,6 +89,28 @@ class Agent(Service):
         self.state_dir = state_dir
         self.spool = state_dir / "spool.sqlite3"
         self.device_id = device_id
+
+    def wait_running(self, timeout: float = 30) -> None:
+        """Until the agent has started its loop (it says so once): on a loaded machine the
+        interpreter's start alone can outlast a test's pause."""
+        deadline = time.monotonic() + timeout
+        while " reporting to " not in self.output():
+            assert self.process is not None and self.process.poll() is None, self.output()
+            assert time.monotonic() < deadline, f"the agent did not start:\n{self.output()}"
+            time.sleep(0.05)
+
+    def wait_drained(self, timeout: float = 30) -> None:
+        """Until its spool holds nothing unacknowledged: delivery after a collector restart
+        waits out a jittered backoff, so a fixed pause is not enough on a loaded machine."""
+        deadline = time.monotonic() + timeout
+        while _pending(self.spool):
+            assert time.monotonic() < deadline, "the agent's spool did not drain"
+            time.sleep(0.1)
+
+
+def _pending(spool: Path) -> int:
+    with closing(sqlite3.connect(f"file:{spool}?mode=ro", uri=True)) as db:
+        return int(db.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
 
 def run(argv: list[str]) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from commaudit.v1 import events_pb2
 from tests.e2e.services import Collector, Service, agent_service
 from tests.e2e.tcp_proxy import CuttableProxy
 
@@ -39,6 +40,20 @@ def _stored(db: Path, device_id: str) -> list[tuple[int, str]]:
         ).fetchall()
 
 
+def _wait_spooled(spool: Path, kind: str, after_seq: int = 0, timeout: float = 30) -> int:
+    """The seq of the first event of `kind` past `after_seq` in the agent's spool, once there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with closing(sqlite3.connect(f"file:{spool}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq",
+                              [after_seq]).fetchall()  # fmt: skip
+        for seq, body in rows:
+            if events_pb2.Event.FromString(body).WhichOneof("kind") == kind:
+                return int(seq)
+        assert time.monotonic() < deadline, f"the agent spooled no {kind} past seq {after_seq}"
+        time.sleep(0.05)
+
+
 def test_events_survive_a_collector_crash_and_are_stored_exactly_once(
     tmp_path: Path, services: list[Service], stand_in_app: StartApp, os_user: str
 ) -> None:
@@ -46,17 +61,22 @@ def test_events_survive_a_collector_crash_and_are_stored_exactly_once(
     services.append(collector)
     agent = agent_service(tmp_path, collector, "laptop-7")
     services.append(agent.start())
+    agent.wait_running()
 
     first = stand_in_app("thunderbird")
     time.sleep(1.5)
     collector.kill9()  # mid-stream: batches may be in flight or half committed
     first.kill()
     first.wait()
-    time.sleep(1.0)  # several scans: the agent records the stop while nothing listens
+    # The agent records the stop while nothing listens (waited for: on a loaded machine a
+    # fixed pause can pass without a scan), then the second start.
+    stopped_at = _wait_spooled(agent.spool, "app_stopped")
     stand_in_app("thunderbird")
-    time.sleep(1.5)  # the agent keeps scanning and spooling while nothing listens
+    _wait_spooled(agent.spool, "app_started", after_seq=stopped_at)
+    time.sleep(0.5)  # the agent keeps scanning and spooling while nothing listens
     collector.start()
     time.sleep(1.5)
+    agent.wait_drained()  # everything spooled so far is acknowledged: stored
 
     assert agent.terminate() == 0, agent.output()
     assert collector.terminate() == 0, collector.output()
