@@ -82,17 +82,20 @@ def load_connection(
     )
 
 
+def connection_json(connection: Connection) -> str:
+    """The file's text: the one format load_connection reads, whoever writes it."""
+    fields = {
+        "collector": connection.collector,
+        "ca_pem": connection.ca_pem,
+        "credential": connection.credential,
+    }
+    return json.dumps(fields, indent=2) + "\n"
+
+
 def save_connection(path: Path, connection: Connection) -> None:
     """A new operator's connection file: created owner-only, never over an existing file (a
     credential is shown once; overwriting one would lose it)."""
-    body = json.dumps(
-        {
-            "collector": connection.collector,
-            "ca_pem": connection.ca_pem,
-            "credential": connection.credential,
-        },
-        indent=2,
-    )
+    body = connection_json(connection)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -100,4 +103,4 @@ def save_connection(path: Path, connection: Connection) -> None:
     except OSError as exc:
         raise ConnectionFileError(f"{path}: cannot create ({exc.strerror})") from None
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(body + "\n")
+        out.write(body)

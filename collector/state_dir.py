@@ -12,12 +12,12 @@ on loopback, and the TLS files otherwise.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from admin.connection import Connection, connection_json
 from collector.atomic_file import SECRET, write_atomically
 from collector.enrollment import add_operator
 from collector.store import Store
@@ -96,12 +96,7 @@ def initialise(
 def write_connection_file(
     path: Path, *, collector: str, ca_pem: str | None, credential: str
 ) -> None:
-    """What `commaudit` needs to reach the collector as an operator; secret, so owner-only.
-
-    The format is read by admin/connection.py: {"collector", "ca_pem" (null: plaintext),
-    "credential"}.
-    """
-    body = json.dumps(
-        {"collector": collector, "ca_pem": ca_pem, "credential": credential}, indent=2
-    )
-    write_atomically(path, (body + "\n").encode("utf-8"), mode=SECRET)
+    """What `commaudit` needs to reach the collector as an operator; secret, so owner-only,
+    in the format admin/connection.py reads."""
+    body = connection_json(Connection(collector, ca_pem, credential))
+    write_atomically(path, body.encode("utf-8"), mode=SECRET)
