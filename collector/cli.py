@@ -222,26 +222,14 @@ def serve(
         raise typer.Exit(1) from None
 
 
-@app.command("check-config")
-def check_config(
-    config_file: ConfigFileOption = None,
-    state_dir: ServeStateDirOption = None,
-    listen: ListenOption = None,
-    plaintext: PlaintextOption = None,
-    port_file: PortFileOption = None,
-    min_free_mb: MinFreeOption = None,
-    device_events_per_s: DeviceRateOption = None,
-    commit_window_ms: CommitWindowOption = None,
-    publish_interval_s: PublishIntervalOption = None,
-    import_dir: ImportDirOption = None,
-    metrics_listen: MetricsListenOption = None,
-    log_level: LogLevelOption = None,
-    log_format: LogFormatOption = None,
-) -> None:
+def check_config(**flags: Any) -> None:
     """Print the settings `serve` would use, each with where it came from (default, file, env,
     flag), or exit 2 naming a wrong one. Takes serve's options, to check a service's command."""
-    flags = dict(locals())  # the parameters are named after the settings
     typer.echo(_settings(flags.pop("config_file"), flags).describe())
+
+
+check_config.__wrapped__ = serve  # type: ignore[attr-defined]  # typer reads serve's options
+app.command("check-config")(check_config)
 
 
 def _settings(config_file: Path | None, flags: dict[str, Any]) -> Effective[CollectorConfig]:
