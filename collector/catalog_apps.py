@@ -8,6 +8,7 @@ import duckdb
 import pyarrow as pa
 
 from agent.catalog import Catalog
+from collector.store import with_table
 
 
 def catalog_rows(catalog: Catalog) -> list[tuple[str, str, str, str, str]]:
@@ -24,10 +25,8 @@ def replace_catalog_apps(
         [dict(zip(names, row, strict=True)) for row in rows],
         schema=pa.schema([(name, pa.string()) for name in names]),
     )
-    con.register("catalog_rows", apps)
-    try:
-        con.execute("DELETE FROM catalog_apps")
-        con.execute("INSERT INTO catalog_apps BY NAME SELECT * FROM catalog_rows")
-    finally:
-        con.unregister("catalog_rows")
+    con.execute("DELETE FROM catalog_apps")
+    with_table(
+        con, "catalog_rows", apps, "INSERT INTO catalog_apps BY NAME SELECT * FROM catalog_rows"
+    )
     return len(rows)

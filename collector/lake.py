@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from collector.lake_upkeep import FILE_GRACE, SNAPSHOT_RETENTION, maintain_lake
 from collector.session_table import NOTHING_FOLDED, Refresh, refresh_derived
+from collector.store import registered, with_table
 
 log = logging.getLogger(__name__)
 
@@ -340,7 +341,7 @@ class Publisher:
             self._replace_by_key("device_health", refresh.devices_changed, "true")
             for table, rows in collected.staged.items():
                 con.execute(f"DELETE FROM {lake}.{table}")
-                _run_with(con, "staged", rows, f"INSERT INTO {lake}.{table} BY NAME FROM staged")
+                with_table(con, "staged", rows, f"INSERT INTO {lake}.{table} BY NAME FROM staged")
             self._write_state(refresh.last_rowid, collected.fingerprints)
             con.execute("COMMIT")
         except BaseException:
@@ -358,15 +359,12 @@ class Publisher:
         typed = ", ".join(f"{key}::{types[key]} AS {key}" for key in key_columns)
         match = " AND ".join(f"t.{key} = k.{key}" for key in key_columns)
         changed = f"(SELECT {typed} FROM keys) AS k"
-        con.register("keys", keys)
-        try:
+        with registered(con, "keys", keys):
             con.execute(f"DELETE FROM {lake}.{table} AS t USING {changed} WHERE {match}")
             con.execute(
                 f"INSERT INTO {lake}.{table} BY NAME SELECT t.* FROM {table} AS t"
                 f" SEMI JOIN {changed} ON {match} WHERE {published_rows}"
             )
-        finally:
-            con.unregister("keys")
 
     def _write_state(self, last_rowid: int, fingerprints: dict[str, str]) -> None:
         """One row, so the catalog holds it inline: no Parquet file per publish."""
@@ -432,14 +430,6 @@ def _fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         for table in REPLACED_WHOLE
     )
     return {str(table): str(fingerprint) for table, fingerprint in con.execute(sql).fetchall()}
-
-
-def _run_with(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, sql: str) -> None:
-    con.register(name, table)
-    try:
-        con.execute(sql)
-    finally:
-        con.unregister(name)
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:

@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from collector.org_csv import KINDS, OrgImportError, ParsedFile, Row, RowError, parse_org_csv
 from collector.org_history import HISTORIES, History, Version, effective_day, plan_snapshot
+from collector.store import registered, with_table
 
 __all__ = ["KINDS", "ImportSummary", "OrgImportError", "RowError", "import_org_file"]
 
@@ -138,7 +139,7 @@ def _close_versions(
         f"UPDATE {history.table} AS t SET valid_to = c.valid_to FROM closes AS c"
         f" WHERE t.{history.key} = c.key AND t.valid_to IS NULL"
     )
-    _with_table(con, "closes", table, sql)
+    with_table(con, "closes", table, sql)
 
 
 def _add_versions(
@@ -160,7 +161,7 @@ def _add_versions(
             "import_id": [import_id] * len(inserts),
         }
     )
-    _with_table(con, "inserts", table, f"INSERT INTO {history.table} BY NAME SELECT * FROM inserts")
+    with_table(con, "inserts", table, f"INSERT INTO {history.table} BY NAME SELECT * FROM inserts")
 
 
 def _import_training(con: duckdb.DuckDBPyConnection, parsed: ParsedFile, import_id: str) -> int:
@@ -181,11 +182,8 @@ def _import_training(con: duckdb.DuckDBPyConnection, parsed: ParsedFile, import_
             "completed_on": pa.array([row.day("completed_on") for row in parsed.rows], pa.date32()),
         }
     )
-    con.register("batch", batch)
-    try:
+    with registered(con, "batch", batch):
         inserted = con.execute(_INSERT_TRAINING, [import_id]).fetchone()
-    finally:
-        con.unregister("batch")
     return int(inserted[0]) if inserted else 0
 
 
@@ -244,11 +242,8 @@ def _day_starts(
     table = pa.table(
         {"org": [org for org, _ in days], "day": pa.array([d for _, d in days], pa.date32())}
     )
-    con.register("days", table)
-    try:
+    with registered(con, "days", table):
         rows = con.execute(_DAY_STARTS).fetchall()
-    finally:
-        con.unregister("days")
     return {(org, day): start for org, day, start in rows}
 
 
@@ -268,12 +263,3 @@ def _current_orgs(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     key = HISTORIES[table].key
     rows = con.execute(f"SELECT {key}, org FROM {table} WHERE valid_to IS NULL").fetchall()
     return dict(rows)
-
-
-def _with_table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, sql: str) -> None:
-    """Run `sql` with the Arrow table visible under `name` (DuckDB reads it in place)."""
-    con.register(name, table)
-    try:
-        con.execute(sql)
-    finally:
-        con.unregister(name)

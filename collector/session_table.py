@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from collector.store import with_table
+
 NOTHING_FOLDED = -1
 """The watermark before the first event: rowids start at 0."""
 
@@ -196,19 +198,11 @@ def refresh_derived(con: duckdb.DuckDBPyConnection, after_rowid: int) -> Refresh
     sessions = con.execute(_SESSION_DELTA, bounds).to_arrow_table()
     devices = con.execute(_DEVICE_DELTA, bounds).to_arrow_table()
     if sessions.num_rows:
-        _run_with(con, "session_delta", sessions, _UPSERT_SESSIONS)
+        with_table(con, "session_delta", sessions, _UPSERT_SESSIONS)
     if devices.num_rows:
-        _run_with(con, "device_delta", devices, _UPSERT_DEVICES)
+        with_table(con, "device_delta", devices, _UPSERT_DEVICES)
     return Refresh(
         last_rowid=last,
         sessions_changed=sessions.select(["device_id", "session_id"]),
         devices_changed=devices.select(["device_id"]),
     )
-
-
-def _run_with(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, sql: str) -> None:
-    con.register(name, table)
-    try:
-        con.execute(sql)
-    finally:
-        con.unregister(name)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -137,7 +138,7 @@ class Store:
 
     def _insert_events(self, con: duckdb.DuckDBPyConnection, events: pa.Table) -> None:
         if events.num_rows:
-            _with_table(con, "batch", events, _INSERT_EVENTS)
+            with_table(con, "batch", events, _INSERT_EVENTS)
 
     def _write_ledger(self, con: duckdb.DuckDBPyConnection, updates: list[DeviceUpdate]) -> None:
         if not updates:
@@ -149,13 +150,13 @@ class Store:
                 "spool_id": [u.after.spool_id or None for u in updates],
             }
         )
-        _with_table(con, "acked", acked, _UPSERT_ACKED)
+        with_table(con, "acked", acked, _UPSERT_ACKED)
         removed = _gap_table((u.device_id, gap) for u in updates for gap in u.removed_gaps)
         if removed.num_rows:
-            _with_table(con, "removed", removed, _DELETE_GAPS)
+            with_table(con, "removed", removed, _DELETE_GAPS)
         added = _gap_table((u.device_id, gap) for u in updates for gap in u.added_gaps)
         if added.num_rows:
-            _with_table(con, "added", added, _INSERT_GAPS)
+            with_table(con, "added", added, _INSERT_GAPS)
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
@@ -163,13 +164,20 @@ class Store:
         return self._con
 
 
-def _with_table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, sql: str) -> None:
-    """Run `sql` with the Arrow table visible under `name` (DuckDB reads it in place)."""
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    """The Arrow table visible to SQL under `name` (DuckDB reads it in place) for the block."""
     con.register(name, table)
     try:
-        con.execute(sql)
+        yield
     finally:
         con.unregister(name)
+
+
+def with_table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, sql: str) -> None:
+    """Run `sql` with the Arrow table visible under `name`."""
+    with registered(con, name, table):
+        con.execute(sql)
 
 
 def _gap_table(gaps: Iterable[tuple[str, Gap]]) -> pa.Table:
