@@ -22,6 +22,7 @@ from pathlib import Path
 
 import grpc
 
+from agent.atomic_file import PUBLIC, SECRET, write_atomically
 from agent.config import ConfigError, is_loopback, split_address
 from agent.events import AGENT_VERSION
 from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc
@@ -98,8 +99,9 @@ def enroll(
     )
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if ca_pem is not None:
-        _write(state_dir / CA_FILE, ca_pem, 0o644)
-    _write(state_dir / ENROLLMENT_FILE, json.dumps(asdict(enrollment), indent=2).encode(), 0o600)
+        write_atomically(state_dir / CA_FILE, ca_pem, mode=PUBLIC)
+    body = json.dumps(asdict(enrollment), indent=2).encode()
+    write_atomically(state_dir / ENROLLMENT_FILE, body, mode=SECRET)
     return enrollment
 
 
@@ -184,14 +186,3 @@ def _explain(collector: str, error: grpc.RpcError) -> str:
             f" (wrong address, collector down, or its certificate is not from that CA): {details}"
         )
     return f"the collector refused enrollment ({code.name}): {details}"
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    partial.replace(path)

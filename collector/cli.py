@@ -17,9 +17,9 @@ from typing import Annotated, Any
 import duckdb
 import typer
 
+from agent.atomic_file import PUBLIC, write_atomically
 from agent.layered_settings import Effective
 from agent.service_notify import READY, STOPPING, feed_watchdog, notify
-from collector.atomic_file import PUBLIC, write_atomically
 from collector.config import CollectorConfig, load_effective
 from collector.config import ConfigError as InvalidSettings
 from collector.log_format import configure_logging

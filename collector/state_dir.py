@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from admin.connection import Connection, connection_json
-from collector.atomic_file import SECRET, write_atomically
+from agent.atomic_file import SECRET, write_atomically
 from collector.enrollment import add_operator
 from collector.store import Store
 from collector.tls import CA_FILE, adopt_tls, create_tls

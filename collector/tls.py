@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from collector.atomic_file import PUBLIC, SECRET, write_atomically
+from agent.atomic_file import PUBLIC, SECRET, write_atomically
 
 CA_FILE = "ca.pem"
 CA_KEY_FILE = "ca.key"

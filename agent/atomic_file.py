@@ -1,4 +1,6 @@
-"""Files the collector writes whole or not at all: TLS keys, connection files, the port file.
+"""Files written whole or not at all: the agent's credential and pinned CA; the collector's TLS
+keys, connection files and port file (the collector imports it from here: the agent imports no
+collector code).
 
 Written to a temporary sibling, synced, then renamed over the target, so a reader (or a crash)
 never sees half a file; created with their final mode, so a secret is never readable by others,
