@@ -31,6 +31,8 @@ from admin.rpc import CollectorOption, ConnectionOption, PlaintextOption, ask, c
 from analytics.output import FORMATS, render
 from analytics.report_files import ReportFile, list_reports
 from analytics.run import ReportResult
+from analytics.summaries.cli import summaries_app
+from analytics.summaries.model import Week
 from collector.lake import attach_sql
 from collector.report_runner import from_ipc
 from collector.state_dir import StateDir
@@ -53,6 +55,7 @@ app.add_typer(enroll_token_app, name="enroll-token")
 app.add_typer(device_app, name="device")
 app.add_typer(operator_app, name="operator")
 app.add_typer(audit_app, name="audit")
+app.add_typer(summaries_app, name="summaries")
 
 DEFAULT_DAYS = 7
 REPORT_TIMEOUT_S = 300.0
@@ -101,12 +104,11 @@ def day_range(
 
 
 def week_range(week: str) -> tuple[datetime, datetime]:
-    """'2026-W47' -> [Monday 00:00 UTC, the next Monday 00:00 UTC) of that ISO week."""
+    """'2026-W47' (or 'last') -> [Monday 00:00 UTC, the next Monday 00:00 UTC) of that ISO week."""
     try:
-        year, _, number = week.upper().partition("-W")
-        monday = date.fromisocalendar(int(year), int(number), 1)
-    except ValueError:
-        raise UsageError(f"--week: {week!r} is not an ISO week like 2026-W47") from None
+        monday = Week.parse(week, datetime.now(UTC).date()).monday
+    except ValueError as exc:
+        raise UsageError(f"--week: {exc}") from None
     start = datetime.combine(monday, datetime.min.time(), UTC)
     return start, start + timedelta(days=7)
 

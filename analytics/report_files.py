@@ -93,6 +93,12 @@ def sessions_query() -> ReportFile:
     return _load(_folder("sql") / "sessions.sql", "sql/sessions.sql")
 
 
+def summary_query(name: str) -> ReportFile:
+    """One of the weekly summaries' own queries (summaries/NAME.sql): who receives one, and
+    the names it mentions; they are not reports an operator runs."""
+    return _load(_folder("summaries") / f"{name}.sql", f"summaries/{name}.sql")
+
+
 def session_people_query() -> ReportFile:
     """The query giving each session its organisation, employee and workgroup at its start
     (sql/session_people.sql), which the runner makes a view before every report."""

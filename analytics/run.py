@@ -44,7 +44,8 @@ def run_report(
 ) -> ReportResult:
     """Run report `name`; `params` may hold more than it declares, and it is bound only those
     (None binds SQL NULL)."""
-    report, cursor = _execute(con, name, params)
+    report = load_report(name)
+    cursor = _execute(con, report, params)
     columns = tuple(column[0] for column in cursor.description or ())
     return ReportResult(report, columns, cursor.fetchall())
 
@@ -54,17 +55,23 @@ def run_report_arrow(
 ) -> tuple[ReportFile, pa.Table]:
     """As run_report, the rows as an Arrow table: its types (decimals, timestamps) survive
     serialisation to another process."""
-    report, cursor = _execute(con, name, params)
-    return report, cursor.to_arrow_table()
+    report = load_report(name)
+    return report, run_query_arrow(con, report, params)
+
+
+def run_query_arrow(
+    con: duckdb.DuckDBPyConnection, query: ReportFile, params: Mapping[str, object]
+) -> pa.Table:
+    """A query file that is not one of the shipped reports (the summaries' own), as Arrow."""
+    return _execute(con, query, params).to_arrow_table()
 
 
 def _execute(
-    con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object]
-) -> tuple[ReportFile, duckdb.DuckDBPyConnection]:
-    report = load_report(name)
+    con: duckdb.DuckDBPyConnection, report: ReportFile, params: Mapping[str, object]
+) -> duckdb.DuckDBPyConnection:
     bound = _declared_params(report, params)
     create_session_people_view(con)
-    return report, con.execute(report.sql, bound)
+    return con.execute(report.sql, bound)
 
 
 def _declared_params(report: ReportFile, params: Mapping[str, object]) -> dict[str, object]:

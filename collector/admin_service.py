@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,6 +54,11 @@ from collector.restrictions import (
     list_restrictions,
 )
 from collector.service import OWNERSHIP, abort, now_ms
+from collector.summary_data import DirectorTables, Recipient, director_tables, recipients
+from collector.summary_ledger import Attempt, Claim, LedgerError, UnknownAttempt
+from collector.summary_ledger import attempts as summary_attempts
+from collector.summary_ledger import claim as claim_summary
+from collector.summary_ledger import record as record_summary
 from collector.writer import WriterLike
 from commaudit.v1 import admin_service_pb2, admin_service_pb2_grpc, agent_service_pb2
 
@@ -62,8 +67,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _OWNERSHIP_NAME = {value: name for name, value in OWNERSHIP.items()}
 # Refusals a call's own input causes: INVALID_ARGUMENT, or NOT_FOUND for an unknown id.
-_REFUSALS = (EnrollmentError, RestrictionError, OrgPolicyError)
-_NOT_FOUND = (UnknownDevice, UnknownRestriction)
+_REFUSALS = (EnrollmentError, RestrictionError, OrgPolicyError, LedgerError)
+_NOT_FOUND = (UnknownDevice, UnknownRestriction, UnknownAttempt)
 ORGS = ("city", "library")
 REPORT_FORMATS = ("table", "csv", "json", "parquet")
 MAX_REPORT_DAYS = 400
@@ -402,6 +407,119 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
             scope=scope or [],
         )
 
+    async def WeeklySummaries(
+        self,
+        request: admin_service_pb2.WeeklySummariesRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[admin_service_pb2.DirectorSummary]:
+        action = "weekly_summary"
+        operator = await self._operator(context, action, ("admin",))
+        week_start = await self._week_start(context, operator, action, request.week_start_ms)
+        if self._lake_dir is None:
+            await abort(
+                context, grpc.StatusCode.FAILED_PRECONDITION, "this collector publishes no lake"
+            )
+        lake_dir = self._lake_dir
+        try:
+            found: list[Recipient] = await asyncio.to_thread(
+                recipients, lake_dir, week_start, request.director_id or None
+            )
+        except LakeNotPublished as exc:
+            await abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        if request.director_id and not found:
+            why = f"{request.director_id!r} directs no workgroup at the end of that week"
+            await self._audit(operator, action, request.director_id, f"refused: {why}", "")
+            await abort(context, grpc.StatusCode.NOT_FOUND, why)
+        for recipient in found:
+            if recipient.director_id in request.except_directors:
+                continue
+            tables: DirectorTables = await asyncio.to_thread(
+                director_tables, lake_dir, week_start, recipient
+            )
+            detail = {
+                "week": f"{week_start:%Y-%m-%d}",
+                "scope": ",".join(recipient.scope),
+                "rows": str(tables.rows),
+                "snapshot": str(tables.snapshot_id),
+            }
+            await self._audit(operator, action, recipient.director_id, "ok", _json(detail))
+            yield _director_summary(tables)
+
+    async def ClaimSummary(
+        self, request: admin_service_pb2.ClaimSummaryRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.ClaimSummaryResponse:
+        operator = await self._operator(context, "claim_summary", ("admin",))
+        week_start = await self._week_start(
+            context, operator, "claim_summary", request.week_start_ms
+        )
+        if not request.director_id or not request.message_id:
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "a claim needs director_id and message_id",
+            )
+        result: Claim = await asyncio.to_thread(
+            self._writer.transaction,
+            claim_summary,
+            week=week_start.date(),
+            director_id=request.director_id,
+            recipient=request.recipient,
+            message_id=request.message_id,
+            operator_id=operator.operator_id,
+            now=_utc(self._clock()),
+        )
+        return admin_service_pb2.ClaimSummaryResponse(
+            claimed=result.claimed,
+            reason=result.reason,
+            attempt=result.attempt,
+            latest=_attempt(result.latest) if result.latest else None,
+        )
+
+    async def RecordSummary(
+        self, request: admin_service_pb2.RecordSummaryRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.SummaryAttempt:
+        action = "send_summary"
+        operator = await self._operator(context, action, ("admin",))
+        week_start = await self._week_start(context, operator, action, request.week_start_ms)
+        attempt: Attempt = await self._audited(
+            context,
+            operator,
+            action,
+            request.director_id,
+            record_summary,
+            detail=_json({"week": f"{week_start:%Y-%m-%d}", "status": request.status}),
+            week=week_start.date(),
+            director_id=request.director_id,
+            attempt=request.attempt,
+            status=request.status,
+            outcome_detail=request.detail,
+            now=_utc(self._clock()),
+        )
+        return _attempt(attempt)
+
+    async def ListSummaries(
+        self, request: admin_service_pb2.ListSummariesRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.ListSummariesResponse:
+        operator = await self._operator(context, "list_summaries", ("admin",))
+        week_start = await self._week_start(
+            context, operator, "list_summaries", request.week_start_ms
+        )
+        found: list[Attempt] = await asyncio.to_thread(
+            self._writer.transaction, summary_attempts, week_start.date()
+        )
+        return admin_service_pb2.ListSummariesResponse(attempts=[_attempt(a) for a in found])
+
+    async def _week_start(
+        self, context: grpc.aio.ServicerContext, operator: Operator, action: str, ms: int
+    ) -> datetime:
+        """The week a summaries call names: a Monday 00:00 UTC, else INVALID_ARGUMENT."""
+        start = _utc(ms)
+        if ms % 86_400_000 or start.isoweekday() != 1:
+            why = f"week_start_ms {ms} is not a Monday 00:00 UTC"
+            await self._audit(operator, action, "", f"refused: {why}", "")
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, why)
+        return start
+
     def _report_problem(self, request: admin_service_pb2.RunReportRequest) -> str:
         """What is wrong with a report request, in the operator's words, or ''."""
         try:
@@ -560,6 +678,42 @@ def _org_policies(records: list[OrgPolicyRecord]) -> admin_service_pb2.ListOrgPo
             )
             for r in records
         ]
+    )
+
+
+def _director_summary(found: DirectorTables) -> admin_service_pb2.DirectorSummary:
+    recipient = found.recipient
+    return admin_service_pb2.DirectorSummary(
+        director_id=recipient.director_id,
+        full_name=recipient.full_name,
+        email=recipient.email or "",
+        org=recipient.org,
+        title=recipient.title,
+        workgroups=[
+            admin_service_pb2.SummaryWorkgroup(workgroup_id=workgroup_id, name=name)
+            for workgroup_id, name in recipient.workgroups
+        ],
+        tables=[
+            admin_service_pb2.SummaryTable(name=name, clause=clause, arrow_ipc=to_ipc(table))
+            for name, (clause, table) in found.tables.items()
+        ],
+        snapshot_id=found.snapshot_id,
+        snapshot_at_ms=found.snapshot_at_ms,
+    )
+
+
+def _attempt(attempt: Attempt) -> admin_service_pb2.SummaryAttempt:
+    monday = datetime.combine(attempt.week, datetime.min.time(), UTC)
+    return admin_service_pb2.SummaryAttempt(
+        week_start_ms=int(monday.timestamp() * 1000),
+        director_id=attempt.director_id,
+        attempt=attempt.attempt,
+        status=attempt.status,
+        recipient=attempt.recipient,
+        message_id=attempt.message_id,
+        detail=attempt.detail,
+        operator_id=attempt.operator_id,
+        at_ms=int(attempt.at.replace(tzinfo=UTC).timestamp() * 1000),
     )
 
 

@@ -9,7 +9,8 @@ with few threads: on a small collector host, ingestion comes first.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,22 @@ def run_lake_report(
     lake_dir: Path, name: str, params: Mapping[str, object], threads: int = REPORT_THREADS
 ) -> LakeReport:
     """Report `name` over the newest published snapshot."""
+    with lake_snapshot(lake_dir, threads) as snapshot:
+        report, table = run_report_arrow(snapshot.con, name, params)
+    return LakeReport(report, table, snapshot.snapshot_id, snapshot.snapshot_at_ms)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    con: duckdb.DuckDBPyConnection
+    snapshot_id: int
+    snapshot_at_ms: int
+
+
+@contextmanager
+def lake_snapshot(lake_dir: Path, threads: int = REPORT_THREADS) -> Iterator[Snapshot]:
+    """A transaction on the newest snapshot: every query inside reads the same one, so several
+    reports (a director's summary) agree with each other. One at a time (the module's lock)."""
     if not lake_exists(lake_dir):
         raise LakeNotPublished("nothing published yet; the collector publishes at its interval")
     with _one_at_a_time:
@@ -51,18 +68,17 @@ def run_lake_report(
             con = _attached[lake_dir] = _attach(lake_dir, threads)
         try:
             con.execute("BEGIN TRANSACTION")
-            snapshot = con.execute(
+            row = con.execute(
                 "SELECT snapshot_id, epoch_ms(snapshot_time::TIMESTAMP) FROM lake.snapshots()"
                 " ORDER BY snapshot_id DESC LIMIT 1"
             ).fetchone()
-            report, table = run_report_arrow(con, name, params)
+            snapshot_id, snapshot_at_ms = row if row else (0, 0)
+            yield Snapshot(con, int(snapshot_id), int(snapshot_at_ms))
             con.execute("COMMIT")
         except BaseException:
             del _attached[lake_dir]  # whatever went wrong, the next run starts afresh
             con.close()
             raise
-    snapshot_id, snapshot_at_ms = snapshot if snapshot else (0, 0)
-    return LakeReport(report, table, int(snapshot_id), int(snapshot_at_ms))
 
 
 def _attach(lake_dir: Path, threads: int) -> duckdb.DuckDBPyConnection:

@@ -123,6 +123,7 @@ async def start_server(
     publish_interval_s: float = DEFAULT_INTERVAL_S,
     import_dir: Path | None = None,
     metrics_listen: str | None = None,
+    admin_clock: Callable[[], int] = now_ms,
 ) -> CollectorServer:
     """Open the store and serve AgentService and AdminService on `listen` (HOST:PORT, port 0
     allowed), over TLS from the state directory unless `plaintext` (loopback only).
@@ -132,6 +133,7 @@ async def start_server(
     publish_interval_s: publish into the state directory's lake this often, beside the writer
     (publish_loop.py), and once more at stop; 0: never.
     import_dir: a folder watched for organisation CSV exports (import_folder.py).
+    admin_clock: AdminService's clock (UTC ms): tests move it to see claims and tokens lapse.
     metrics_listen: serve Prometheus metrics at http://HOST:PORT/metrics (metrics.py; port 0
     allowed), plain HTTP: counts only, no personal data; None: not served.
     """
@@ -170,7 +172,8 @@ async def start_server(
         service = AgentService(ingestor, writer, devices, limits, admission=admission)
         server.add_generic_rpc_handlers((rpc_handlers(service),))
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminService(writer, operators, devices, lake_dir=state.lake), server
+            AdminService(writer, operators, devices, lake_dir=state.lake, clock=admin_clock),
+            server,
         )
         health = Health(child_alive(writer.pid) if isinstance(writer, WriterProcess) else None)
         health.add_to(server)

@@ -132,7 +132,7 @@ def test_the_default_range_is_the_last_seven_days_up_to_today() -> None:
         (["--from", "2026-11-19", "--to", "2026-11-18"],
          "commaudit: --from 2026-11-19 is after --to 2026-11-18\n"),
         (["--week", "2026-W54"],
-         "commaudit: --week: '2026-W54' is not an ISO week like 2026-W47\n"),
+         "commaudit: --week: '2026-W54' is not an ISO week like 2026-W47, or 'last'\n"),
         (["--week", "2026-W47", "--from", "2026-11-18"],
          "commaudit: --week cannot be combined with --from/--to\n"),
         (["--format", "xml"],

@@ -841,3 +841,306 @@ class RunReportResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RunReportResponse: _TypeAlias = RunReportResponse  # noqa: Y015
+
+@_typing.final
+class WeeklySummariesRequest(_message.Message):
+    """---------------------------------------------------------------- weekly summaries"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEEK_START_MS_FIELD_NUMBER: _builtins.int
+    DIRECTOR_ID_FIELD_NUMBER: _builtins.int
+    EXCEPT_DIRECTORS_FIELD_NUMBER: _builtins.int
+    week_start_ms: _builtins.int
+    """The ISO week's Monday 00:00 UTC, in UTC milliseconds."""
+    director_id: _builtins.str
+    """One director's employee id; "" = every director with a workgroup at the week's end."""
+    @_builtins.property
+    def except_directors(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Directors to leave out (a rerun of a send: those the ledger says were sent)."""
+
+    def __init__(
+        self,
+        *,
+        week_start_ms: _builtins.int = ...,
+        director_id: _builtins.str = ...,
+        except_directors: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["director_id", b"director_id", "except_directors", b"except_directors", "week_start_ms", b"week_start_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WeeklySummariesRequest: _TypeAlias = WeeklySummariesRequest  # noqa: Y015
+
+@_typing.final
+class SummaryWorkgroup(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKGROUP_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    workgroup_id: _builtins.str
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        workgroup_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "workgroup_id", b"workgroup_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummaryWorkgroup: _TypeAlias = SummaryWorkgroup  # noqa: Y015
+
+@_typing.final
+class SummaryTable(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CLAUSE_FIELD_NUMBER: _builtins.int
+    ARROW_IPC_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """usage, usage_by_day, violations, previous_violations, training_overdue, coverage, people."""
+    clause: _builtins.str
+    arrow_ipc: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        clause: _builtins.str = ...,
+        arrow_ipc: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrow_ipc", b"arrow_ipc", "clause", b"clause", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummaryTable: _TypeAlias = SummaryTable  # noqa: Y015
+
+@_typing.final
+class DirectorSummary(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DIRECTOR_ID_FIELD_NUMBER: _builtins.int
+    FULL_NAME_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    ORG_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    WORKGROUPS_FIELD_NUMBER: _builtins.int
+    TABLES_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_AT_MS_FIELD_NUMBER: _builtins.int
+    director_id: _builtins.str
+    full_name: _builtins.str
+    email: _builtins.str
+    """"" when the roster has no address."""
+    org: _builtins.str
+    title: _builtins.str
+    snapshot_id: _builtins.int
+    snapshot_at_ms: _builtins.int
+    @_builtins.property
+    def workgroups(self) -> _containers.RepeatedCompositeFieldContainer[Global___SummaryWorkgroup]: ...
+    @_builtins.property
+    def tables(self) -> _containers.RepeatedCompositeFieldContainer[Global___SummaryTable]: ...
+    def __init__(
+        self,
+        *,
+        director_id: _builtins.str = ...,
+        full_name: _builtins.str = ...,
+        email: _builtins.str = ...,
+        org: _builtins.str = ...,
+        title: _builtins.str = ...,
+        workgroups: _abc.Iterable[Global___SummaryWorkgroup] | None = ...,
+        tables: _abc.Iterable[Global___SummaryTable] | None = ...,
+        snapshot_id: _builtins.int = ...,
+        snapshot_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["director_id", b"director_id", "email", b"email", "full_name", b"full_name", "org", b"org", "snapshot_at_ms", b"snapshot_at_ms", "snapshot_id", b"snapshot_id", "tables", b"tables", "title", b"title", "workgroups", b"workgroups"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DirectorSummary: _TypeAlias = DirectorSummary  # noqa: Y015
+
+@_typing.final
+class ClaimSummaryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEEK_START_MS_FIELD_NUMBER: _builtins.int
+    DIRECTOR_ID_FIELD_NUMBER: _builtins.int
+    RECIPIENT_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    week_start_ms: _builtins.int
+    director_id: _builtins.str
+    recipient: _builtins.str
+    message_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        week_start_ms: _builtins.int = ...,
+        director_id: _builtins.str = ...,
+        recipient: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["director_id", b"director_id", "message_id", b"message_id", "recipient", b"recipient", "week_start_ms", b"week_start_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClaimSummaryRequest: _TypeAlias = ClaimSummaryRequest  # noqa: Y015
+
+@_typing.final
+class SummaryAttempt(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEEK_START_MS_FIELD_NUMBER: _builtins.int
+    DIRECTOR_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    RECIPIENT_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    AT_MS_FIELD_NUMBER: _builtins.int
+    week_start_ms: _builtins.int
+    director_id: _builtins.str
+    attempt: _builtins.int
+    status: _builtins.str
+    """claimed | sent | refused | failed | no_address"""
+    recipient: _builtins.str
+    message_id: _builtins.str
+    detail: _builtins.str
+    operator_id: _builtins.str
+    at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        week_start_ms: _builtins.int = ...,
+        director_id: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        status: _builtins.str = ...,
+        recipient: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+        detail: _builtins.str = ...,
+        operator_id: _builtins.str = ...,
+        at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ms", b"at_ms", "attempt", b"attempt", "detail", b"detail", "director_id", b"director_id", "message_id", b"message_id", "operator_id", b"operator_id", "recipient", b"recipient", "status", b"status", "week_start_ms", b"week_start_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummaryAttempt: _TypeAlias = SummaryAttempt  # noqa: Y015
+
+@_typing.final
+class ClaimSummaryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLAIMED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    LATEST_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    claimed: _builtins.bool
+    """True: this caller sends it now (attempt names the claim). False: `reason` says why not
+    (already sent, or another run is sending it) and `latest` is the attempt that decided it.
+    """
+    reason: _builtins.str
+    attempt: _builtins.int
+    @_builtins.property
+    def latest(self) -> Global___SummaryAttempt: ...
+    def __init__(
+        self,
+        *,
+        claimed: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        latest: Global___SummaryAttempt | None = ...,
+        attempt: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["latest", b"latest"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "claimed", b"claimed", "latest", b"latest", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClaimSummaryResponse: _TypeAlias = ClaimSummaryResponse  # noqa: Y015
+
+@_typing.final
+class RecordSummaryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEEK_START_MS_FIELD_NUMBER: _builtins.int
+    DIRECTOR_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    week_start_ms: _builtins.int
+    director_id: _builtins.str
+    attempt: _builtins.int
+    status: _builtins.str
+    """sent | refused | failed | no_address"""
+    detail: _builtins.str
+    def __init__(
+        self,
+        *,
+        week_start_ms: _builtins.int = ...,
+        director_id: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        status: _builtins.str = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "detail", b"detail", "director_id", b"director_id", "status", b"status", "week_start_ms", b"week_start_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordSummaryRequest: _TypeAlias = RecordSummaryRequest  # noqa: Y015
+
+@_typing.final
+class ListSummariesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEEK_START_MS_FIELD_NUMBER: _builtins.int
+    week_start_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        week_start_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["week_start_ms", b"week_start_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSummariesRequest: _TypeAlias = ListSummariesRequest  # noqa: Y015
+
+@_typing.final
+class ListSummariesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___SummaryAttempt]:
+        """Every attempt of the week, by director then attempt."""
+
+    def __init__(
+        self,
+        *,
+        attempts: _abc.Iterable[Global___SummaryAttempt] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSummariesResponse: _TypeAlias = ListSummariesResponse  # noqa: Y015

@@ -94,6 +94,26 @@ class AdminServiceStub:
                 request_serializer=commaudit_dot_v1_dot_admin__service__pb2.RunReportRequest.SerializeToString,
                 response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.RunReportResponse.FromString,
                 _registered_method=True)
+        self.WeeklySummaries = channel.unary_stream(
+                '/commaudit.v1.AdminService/WeeklySummaries',
+                request_serializer=commaudit_dot_v1_dot_admin__service__pb2.WeeklySummariesRequest.SerializeToString,
+                response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.DirectorSummary.FromString,
+                _registered_method=True)
+        self.ClaimSummary = channel.unary_unary(
+                '/commaudit.v1.AdminService/ClaimSummary',
+                request_serializer=commaudit_dot_v1_dot_admin__service__pb2.ClaimSummaryRequest.SerializeToString,
+                response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ClaimSummaryResponse.FromString,
+                _registered_method=True)
+        self.RecordSummary = channel.unary_unary(
+                '/commaudit.v1.AdminService/RecordSummary',
+                request_serializer=commaudit_dot_v1_dot_admin__service__pb2.RecordSummaryRequest.SerializeToString,
+                response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.SummaryAttempt.FromString,
+                _registered_method=True)
+        self.ListSummaries = channel.unary_unary(
+                '/commaudit.v1.AdminService/ListSummaries',
+                request_serializer=commaudit_dot_v1_dot_admin__service__pb2.ListSummariesRequest.SerializeToString,
+                response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ListSummariesResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -180,6 +200,34 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WeeklySummaries(self, request, context):
+        """Weekly summaries (§2.2, §4.4): each director's figures, scoped to their workgroups, from one
+        lake snapshot, one message per director; admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimSummary(self, request, context):
+        """The send ledger: a week's send is idempotent because each director's email is claimed before
+        it is sent and its outcome recorded after; a rerun sends only what was not sent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordSummary(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSummaries(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -242,6 +290,26 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RunReport,
                     request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.RunReportRequest.FromString,
                     response_serializer=commaudit_dot_v1_dot_admin__service__pb2.RunReportResponse.SerializeToString,
+            ),
+            'WeeklySummaries': grpc.unary_stream_rpc_method_handler(
+                    servicer.WeeklySummaries,
+                    request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.WeeklySummariesRequest.FromString,
+                    response_serializer=commaudit_dot_v1_dot_admin__service__pb2.DirectorSummary.SerializeToString,
+            ),
+            'ClaimSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimSummary,
+                    request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ClaimSummaryRequest.FromString,
+                    response_serializer=commaudit_dot_v1_dot_admin__service__pb2.ClaimSummaryResponse.SerializeToString,
+            ),
+            'RecordSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordSummary,
+                    request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.RecordSummaryRequest.FromString,
+                    response_serializer=commaudit_dot_v1_dot_admin__service__pb2.SummaryAttempt.SerializeToString,
+            ),
+            'ListSummaries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSummaries,
+                    request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ListSummariesRequest.FromString,
+                    response_serializer=commaudit_dot_v1_dot_admin__service__pb2.ListSummariesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -568,6 +636,114 @@ class AdminService:
             '/commaudit.v1.AdminService/RunReport',
             commaudit_dot_v1_dot_admin__service__pb2.RunReportRequest.SerializeToString,
             commaudit_dot_v1_dot_admin__service__pb2.RunReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WeeklySummaries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/commaudit.v1.AdminService/WeeklySummaries',
+            commaudit_dot_v1_dot_admin__service__pb2.WeeklySummariesRequest.SerializeToString,
+            commaudit_dot_v1_dot_admin__service__pb2.DirectorSummary.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/commaudit.v1.AdminService/ClaimSummary',
+            commaudit_dot_v1_dot_admin__service__pb2.ClaimSummaryRequest.SerializeToString,
+            commaudit_dot_v1_dot_admin__service__pb2.ClaimSummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/commaudit.v1.AdminService/RecordSummary',
+            commaudit_dot_v1_dot_admin__service__pb2.RecordSummaryRequest.SerializeToString,
+            commaudit_dot_v1_dot_admin__service__pb2.SummaryAttempt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSummaries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/commaudit.v1.AdminService/ListSummaries',
+            commaudit_dot_v1_dot_admin__service__pb2.ListSummariesRequest.SerializeToString,
+            commaudit_dot_v1_dot_admin__service__pb2.ListSummariesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,16 @@ class AdminServiceStub:
     ListRestrictions: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListRestrictionsRequest, _admin_service_pb2.ListRestrictionsResponse]
     RunReport: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.RunReportRequest, _admin_service_pb2.RunReportResponse]
     """A report over the published lake (admin, analyst; directors: their workgroups only)."""
+    WeeklySummaries: _grpc.UnaryStreamMultiCallable[_admin_service_pb2.WeeklySummariesRequest, _admin_service_pb2.DirectorSummary]
+    """Weekly summaries (§2.2, §4.4): each director's figures, scoped to their workgroups, from one
+    lake snapshot, one message per director; admin only.
+    """
+    ClaimSummary: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ClaimSummaryRequest, _admin_service_pb2.ClaimSummaryResponse]
+    """The send ledger: a week's send is idempotent because each director's email is claimed before
+    it is sent and its outcome recorded after; a rerun sends only what was not sent.
+    """
+    RecordSummary: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.RecordSummaryRequest, _admin_service_pb2.SummaryAttempt]
+    ListSummaries: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListSummariesRequest, _admin_service_pb2.ListSummariesResponse]
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -80,6 +90,16 @@ class AdminServiceAsyncStub(AdminServiceStub):
     ListRestrictions: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListRestrictionsRequest, _admin_service_pb2.ListRestrictionsResponse]  # type: ignore[assignment]
     RunReport: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.RunReportRequest, _admin_service_pb2.RunReportResponse]  # type: ignore[assignment]
     """A report over the published lake (admin, analyst; directors: their workgroups only)."""
+    WeeklySummaries: _aio.UnaryStreamMultiCallable[_admin_service_pb2.WeeklySummariesRequest, _admin_service_pb2.DirectorSummary]  # type: ignore[assignment]
+    """Weekly summaries (§2.2, §4.4): each director's figures, scoped to their workgroups, from one
+    lake snapshot, one message per director; admin only.
+    """
+    ClaimSummary: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ClaimSummaryRequest, _admin_service_pb2.ClaimSummaryResponse]  # type: ignore[assignment]
+    """The send ledger: a week's send is idempotent because each director's email is claimed before
+    it is sent and its outcome recorded after; a rerun sends only what was not sent.
+    """
+    RecordSummary: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.RecordSummaryRequest, _admin_service_pb2.SummaryAttempt]  # type: ignore[assignment]
+    ListSummaries: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListSummariesRequest, _admin_service_pb2.ListSummariesResponse]  # type: ignore[assignment]
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -174,5 +194,39 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.RunReportResponse, _abc.Awaitable[_admin_service_pb2.RunReportResponse]]:
         """A report over the published lake (admin, analyst; directors: their workgroups only)."""
+
+    @_abc_1.abstractmethod
+    def WeeklySummaries(
+        self,
+        request: _admin_service_pb2.WeeklySummariesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_admin_service_pb2.DirectorSummary], _abc.AsyncIterator[_admin_service_pb2.DirectorSummary]]:
+        """Weekly summaries (§2.2, §4.4): each director's figures, scoped to their workgroups, from one
+        lake snapshot, one message per director; admin only.
+        """
+
+    @_abc_1.abstractmethod
+    def ClaimSummary(
+        self,
+        request: _admin_service_pb2.ClaimSummaryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ClaimSummaryResponse, _abc.Awaitable[_admin_service_pb2.ClaimSummaryResponse]]:
+        """The send ledger: a week's send is idempotent because each director's email is claimed before
+        it is sent and its outcome recorded after; a rerun sends only what was not sent.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordSummary(
+        self,
+        request: _admin_service_pb2.RecordSummaryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.SummaryAttempt, _abc.Awaitable[_admin_service_pb2.SummaryAttempt]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSummaries(
+        self,
+        request: _admin_service_pb2.ListSummariesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListSummariesResponse, _abc.Awaitable[_admin_service_pb2.ListSummariesResponse]]: ...
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
