@@ -14,7 +14,7 @@ import re
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,8 @@ OSES = ("windows", "macos", "linux")
 SCHEMA_VERSION = 1
 LINUX_COMM_CHARS = 15  # the kernel truncates a process's comm to 15 characters
 
-_APP_KEYS = {"id", "name", "vendor", "category", "use", "web", *OSES}
+_TEXT_KEYS = ("id", "name", "vendor", "category", "use")
+_APP_KEYS = {*_TEXT_KEYS, "web", *OSES}
 _RULE_KEYS = {"process_names", "exe_paths", "cmdline_patterns"}
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
@@ -162,7 +163,9 @@ class _Parser:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.claimed: dict[tuple[str, str, str], str] = {}  # (os, rule kind, value) -> app id
+        self.claimed: dict[tuple[str, str, str], str] = {}  # (os, kind or "comm", value) -> id
+        # Names a browser reports: a desktop rule for one would never be tried (Matcher.match).
+        self.browser_names: dict[str, frozenset[str]] = {}
 
     def fail(self, where: str, message: str) -> CatalogError:
         return CatalogError(f"{self.source}: {where}: {message}")
@@ -177,14 +180,20 @@ class _Parser:
         if not isinstance(version, str) or not version:
             raise self.fail("version", "missing or not a string")
         browsers = self.browsers(data.get("browsers", {}))
+        self.browser_names = {
+            os_name: frozenset(n.lower() for n in b) for os_name, b in browsers.items()
+        }
         entries = data.get("app")
         if not isinstance(entries, list) or not entries:
             raise self.fail("app", "no [[app]] tables")
-        parsed = [self.app(index, entry) for index, entry in enumerate(entries, start=1)]
-        ids = [app.id for app, _ in parsed]
-        duplicate = next((i for i in ids if ids.count(i) > 1), None)
-        if duplicate:
-            raise self.fail(f"app {duplicate!r}", "id: used by more than one app")
+        parsed: list[tuple[App, dict[str, _Rules]]] = []
+        first_index: dict[str, int] = {}
+        for index, entry in enumerate(entries, start=1):
+            app, app_rules = self.app(index, entry)
+            earlier = first_index.setdefault(app.id, index)
+            if earlier != index:
+                raise self.fail(f"app {app.id!r} (#{index})", f"id: already used by app #{earlier}")
+            parsed.append((app, app_rules))
         rules = {
             os_name: tuple((app, r[os_name]) for app, r in parsed if os_name in r)
             for os_name in OSES
@@ -207,10 +216,12 @@ class _Parser:
             where = f"app {entry['id']!r} (#{index})"
         unknown = set(entry) - _APP_KEYS
         if unknown:
-            raise self.fail(where, f"{sorted(unknown)[0]}: unknown key")
-        values = {
-            key: self.text(where, entry, key) for key in ("id", "name", "vendor", "category", "use")
-        }
+            raise self.fail(
+                where,
+                f"{sorted(unknown)[0]}: unknown key (an app has {', '.join(_TEXT_KEYS)}"
+                f" and the tables {', '.join(OSES)}, web)",
+            )
+        values = {key: self.text(where, entry, key) for key in _TEXT_KEYS}
         if not _ID.fullmatch(values["id"]):
             raise self.fail(where, f"id: {values['id']!r} is not a lowercase slug")
         for key, allowed in (("category", CATEGORIES), ("use", USES)):
@@ -225,7 +236,7 @@ class _Parser:
             web = self.rules(where, values["id"], "web", entry["web"])
             for os_name in OSES:
                 rules[os_name] = _merge(rules.get(os_name, _Rules()), web)
-        if not any(astuple(rule) != ((), (), ()) for rule in rules.values()):
+        if not rules:
             raise self.fail(where, "no match rule for any OS")
         return App(**values), rules
 
@@ -238,13 +249,16 @@ class _Parser:
     def rules(self, where: str, app_id: str, os_name: str, table: Any) -> _Rules:
         if not isinstance(table, dict):
             raise self.fail(where, f"{os_name}: not a table")
-        unknown = set(table) - ({"cmdline_patterns"} if os_name == "web" else _RULE_KEYS)
+        allowed = {"cmdline_patterns"} if os_name == "web" else _RULE_KEYS
+        unknown = set(table) - allowed
         if unknown:
             raise self.fail(where, f"{os_name}.{sorted(unknown)[0]}: unknown key")
         lists = {
             kind: self.strings(f"{where}: {os_name}.{kind}", table.get(kind, []))
             for kind in _RULE_KEYS
         }
+        if not any(lists.values()):
+            raise self.fail(where, f"{os_name}: empty rule: no {', '.join(sorted(allowed))}")
         for pattern in lists["cmdline_patterns"]:
             try:
                 re.compile(pattern)
@@ -252,13 +266,7 @@ class _Parser:
                 raise self.fail(
                     where, f"{os_name}.cmdline_patterns: {pattern!r}: {error}"
                 ) from None
-        for kind, values in lists.items():
-            for value in values:
-                self.claim(
-                    where,
-                    app_id,
-                    (os_name, kind, value.lower() if kind != "cmdline_patterns" else value),
-                )
+        self.claim_all(where, app_id, os_name, lists)
         return _Rules(**{kind: tuple(values) for kind, values in lists.items()})
 
     def strings(self, where: str, value: Any) -> list[str]:
@@ -266,14 +274,32 @@ class _Parser:
             raise CatalogError(f"{self.source}: {where}: must be a list of non-empty strings")
         return value
 
-    def claim(self, where: str, app_id: str, signature: tuple[str, str, str]) -> None:
-        """No two apps may claim one signature: a process must have exactly one app."""
-        owner = self.claimed.setdefault(signature, app_id)
-        if owner != app_id:
-            os_name, kind, value = signature
-            raise self.fail(
-                where, f"{os_name}.{kind}: {value!r} is already claimed by app {owner!r}"
-            )
+    def claim_all(self, where: str, app_id: str, table: str, lists: dict[str, list[str]]) -> None:
+        """No two apps may claim one signature: a process must have exactly one app.
+
+        A `web` pattern applies on every OS, so it is claimed on each of them.
+        """
+        for kind, values in lists.items():
+            for value in values:
+                for os_name in OSES if table == "web" else (table,):
+                    self.claim(where, app_id, f"{table}.{kind}", (os_name, kind, value))
+
+    def claim(self, where: str, app_id: str, label: str, rule: tuple[str, str, str]) -> None:
+        """Names and globs compare case-insensitively, as the matcher does; a Linux name is
+        also claimed as the kernel's 15-character comm shows it, which the matcher accepts."""
+        os_name, kind, value = rule
+        key = value if kind == "cmdline_patterns" else value.lower()
+        signatures = [((os_name, kind, key), repr(value))]
+        if kind == "process_names":
+            if key in self.browser_names.get(os_name, ()):
+                raise self.fail(where, f"{label}: {value!r} is a browser; match its app windows")
+            if os_name == "linux" and len(key) >= LINUX_COMM_CHARS:
+                comm = key[:LINUX_COMM_CHARS]
+                signatures.append((("linux", "comm", comm), f"{value!r} (comm {comm!r})"))
+        for signature, shown in signatures:
+            owner = self.claimed.setdefault(signature, app_id)
+            if owner != app_id:
+                raise self.fail(where, f"{label}: {shown} is already claimed by app {owner!r}")
 
 
 __all__ = [
