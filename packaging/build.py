@@ -46,13 +46,14 @@ class Package:
     requirement: str
     """What postinst installs into the venv; also what the wheels are downloaded for."""
     units: tuple[str, ...]
-    config: str
+    configs: tuple[str, ...]
+    """Its files in packaging/config/, installed to /etc/commaudit/ as conffiles."""
 
 
 PACKAGES = {
     p.name: p
     for p in (
-        Package("commaudit-agent", "commaudit", ("commaudit-agent.service",), "agent.toml"),
+        Package("commaudit-agent", "commaudit", ("commaudit-agent.service",), ("agent.toml",)),
         Package(
             "commaudit-collector",
             "commaudit[server]",
@@ -61,7 +62,7 @@ PACKAGES = {
                 "commaudit-summaries.service",
                 "commaudit-summaries.timer",
             ),
-            "collector.toml",
+            ("collector.toml", "summaries.toml"),
         ),
     )
 }
@@ -147,7 +148,8 @@ def stage(package: Package, wheels: list[Path], work: Path, values: dict[str, st
     for unit in package.units:
         shutil.copy2(PACKAGING / "systemd" / unit, root / "systemd" / unit)
     (root / "config").mkdir()
-    shutil.copy2(PACKAGING / "config" / package.config, root / "config" / package.config)
+    for config_file in package.configs:
+        shutil.copy2(PACKAGING / "config" / config_file, root / "config" / config_file)
     shutil.copy2(PACKAGING / "README.md", root / "README.md")
     (root / "scripts").mkdir()
     for script in (PACKAGING / "nfpm" / "scripts").glob("*.sh"):

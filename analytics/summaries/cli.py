@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,14 +21,17 @@ from rich.table import Table
 from admin.connection import load_connection
 from admin.rpc import CollectorOption, ConnectionOption, PlaintextOption, ask, collector_errors
 from agent.layered_settings import ConfigError, Effective
-from analytics.summaries.compose import compose, html_preview, subject
-from analytics.summaries.delivery import SmtpMailer
 from analytics.summaries.gather import fetch_weeks, week_start_ms
 from analytics.summaries.model import Week
 from analytics.summaries.outbox import write_eml
-from analytics.summaries.send import Outcome, failures, message_id, send_week
 from analytics.summaries.smtp_settings import SmtpSettings, load_smtp_settings
 from commaudit.v1 import admin_service_pb2
+
+if TYPE_CHECKING:
+    from analytics.summaries.send import Outcome
+
+# The charts' library takes ~0.35 s to import: the modules that draw are imported by the
+# commands that draw, so every other `commaudit` command starts without it.
 
 summaries_app = typer.Typer(
     help="Each director's weekly summary by email (build, send, status).", no_args_is_help=True
@@ -89,6 +92,9 @@ def build(
 ) -> None:
     """Render each director's email for a week, without sending: DIR/WEEK/ID.eml and
     ID.html (a preview with its charts, as a mail client shows it)."""
+    from analytics.summaries.compose import compose, html_preview, subject
+    from analytics.summaries.send import message_id
+
     chosen = _week(week)
     sender = _settings(config).config.sender or PREVIEW_SENDER
     folder = out / chosen.label
@@ -133,6 +139,9 @@ def send(
     plaintext: PlaintextOption = False,
 ) -> None:
     """Send a week's summaries; a rerun sends only what was not sent (the ledger)."""
+    from analytics.summaries.delivery import SmtpMailer
+    from analytics.summaries.send import failures, send_week
+
     chosen = _week(week)
     settings = _settings(config).config
     if dry_run:
@@ -204,6 +213,9 @@ def _dry_run(
     collector: str | None,
     plaintext: bool,
 ) -> None:
+    from analytics.summaries.compose import compose
+    from analytics.summaries.send import Outcome, message_id
+
     sender = settings.sender or PREVIEW_SENDER
     outcomes: list[Outcome] = []
     with collector_errors():
@@ -233,6 +245,8 @@ def _dry_run(
 
 
 def _print_outcomes(week: Week, outcomes: list[Outcome]) -> None:
+    from analytics.summaries.send import failures
+
     table = Table("director", "recipient", "status", "detail", title=f"summaries {week.label}")
     for outcome in outcomes:
         table.add_row(outcome.director_id, outcome.recipient, outcome.status, outcome.detail)

@@ -74,7 +74,7 @@ def test_each_package_marks_its_settings_as_a_conffile(debs: dict[str, Path]) ->
     agent = dpkg_deb("--info", str(debs["commaudit-agent"]), "conffiles").split()
     collector = dpkg_deb("--info", str(debs["commaudit-collector"]), "conffiles").split()
     assert agent == ["/etc/commaudit/agent.toml"]
-    assert collector == ["/etc/commaudit/collector.toml"]
+    assert collector == ["/etc/commaudit/collector.toml", "/etc/commaudit/summaries.toml"]
 
 
 def test_agent_ships_its_wheels_and_no_database_code(debs: dict[str, Path]) -> None:
@@ -122,8 +122,9 @@ def test_collector_unpacks_its_units_timer_and_settings(
         assert (root / UNIT_DIR / name).read_bytes() == (
             REPO / "packaging/systemd" / name
         ).read_bytes()
-    config = root / "etc/commaudit/collector.toml"
-    assert config.read_bytes() == (REPO / "packaging/config/collector.toml").read_bytes()
+    for name in ("collector.toml", "summaries.toml"):
+        config = root / "etc/commaudit" / name
+        assert config.read_bytes() == (REPO / "packaging/config" / name).read_bytes()
     assert not (root / "opt/commaudit/venv").exists()  # postinst makes it
 
 

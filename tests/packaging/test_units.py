@@ -152,3 +152,6 @@ def test_summaries_service_runs_the_weekly_send_as_the_collector_user() -> None:
     assert unit["Type"] == ["oneshot"]
     assert unit["User"] == ["commaudit"]
     assert unit["ExecStart"] == ["/opt/commaudit/venv/bin/commaudit summaries send --week last"]
+    # the SMTP password from a root-only file systemd reads before dropping to the user
+    assert unit["EnvironmentFile"] == ["-/etc/commaudit/summaries.env"]
+    assert unit["CacheDirectory"] == ["commaudit-summaries"]

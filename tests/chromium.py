@@ -1,0 +1,121 @@
+"""Headless Chromium for tests that look at rendered HTML, such as the weekly summary email.
+
+Why a real browser: whether an email's inline images show is decided by a renderer, not by the
+MIME tree; a test that only parses the message cannot see a chart that fails to decode. Chromium
+is found on PATH; on a bare Debian host run as root it is installed once from the distribution
+(the `chromium` package), otherwise the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+NAMES = ("chromium", "chromium-browser", "google-chrome")
+INSTALL_TIMEOUT = 600.0
+RUN_TIMEOUT = 60.0
+
+_outcome: Path | str | None = None
+"""The binary, or why there is none: looked up (and installed) once per test session."""
+
+
+def chromium_binary() -> Path:
+    """Chromium's path; installs it once when possible, else skips the calling test."""
+    global _outcome
+    if _outcome is None:
+        _outcome = _on_path() or _install() or _on_path() or "chromium not found after install"
+    if isinstance(_outcome, str):
+        pytest.skip(_outcome)
+    return _outcome
+
+
+def _on_path() -> Path | None:
+    for name in NAMES:
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    return None
+
+
+def _install() -> str | None:
+    """Install Debian's chromium; None when done, else the reason it was not."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return f"no {'/'.join(NAMES)} on PATH, and not root to install one"
+    if shutil.which("apt-get") is None:
+        return f"no {'/'.join(NAMES)} on PATH, and no apt-get to install one"
+    failure = _apt("install", "-y", "--no-install-recommends", "chromium")
+    if failure is not None:
+        # A fresh image may have no package lists yet: fetch them, then try once more.
+        _apt("update")
+        failure = _apt("install", "-y", "--no-install-recommends", "chromium")
+    return None if failure is None else f"installing chromium failed: {failure}"
+
+
+def _apt(*args: str) -> str | None:
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        done = subprocess.run(
+            ["apt-get", *args],
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT,
+            env=environment,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"apt-get {args[0]} took over {INSTALL_TIMEOUT:.0f} s"
+    if done.returncode != 0:
+        return f"apt-get {args[0]} exited {done.returncode}: {done.stderr.strip()[-500:]}"
+    return None
+
+
+def headless(page: Path, *flags: str, window: tuple[int, int] = (800, 2400), scale: int = 1) -> str:
+    """Open a local page in a fresh headless profile with extra flags; returns stdout.
+
+    --no-sandbox: Chromium refuses to start as root with its sandbox. A profile of its own per
+    run, so that runs never share state or a profile lock.
+    """
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        done = subprocess.run(
+            [
+                str(chromium_binary()),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--no-first-run",
+                "--mute-audio",
+                f"--user-data-dir={profile}",
+                f"--window-size={window[0]},{window[1]}",
+                f"--force-device-scale-factor={scale}",
+                *flags,
+                page.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"chromium exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+    return done.stdout
+
+
+def screenshot(
+    page: Path, out: Path, *, window: tuple[int, int] = (800, 2400), scale: int = 1
+) -> Path:
+    """A PNG of the page as shown in a window of that size (CSS px) at that device scale."""
+    headless(page, f"--screenshot={out}", window=window, scale=scale)
+    if not out.is_file():
+        raise RuntimeError(f"chromium wrote no screenshot to {out}")
+    return out
+
+
+def dump_dom(page: Path, *, window: tuple[int, int] = (800, 2400), scale: int = 1) -> str:
+    """The page's DOM as serialised after its load event (scripts on load have run)."""
+    return headless(page, "--dump-dom", window=window, scale=scale)
