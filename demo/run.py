@@ -8,21 +8,25 @@ analyst; the Finance director restricts video sharing in Finance (§4.4); enroll
 agent with a one-time token and start it, with a stand-in app (a copy of `sleep` named
 `thunderbird`) so that it has something to find even on a bare machine; enroll five simulated
 City and Library devices and deliver a week from each; then the reports as the analyst and the
-director see them, the audit log as the admin sees it; stop everything cleanly.
+director see them, the audit log as the admin sees it; each director's weekly summary, sent
+to a mail server on 127.0.0.1 and sent again to show the ledger sends nothing twice; stop
+everything cleanly.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from mail_catcher import MailCatcher
 from simulated_devices import simulate
 
 from agent.catalog import load_catalog
@@ -182,6 +186,8 @@ def main() -> None:
     for line in command("commaudit", "audit", "list", "--since", "1h", *admin).splitlines():
         print(f"    {line}")
 
+    weekly_summaries(today, admin)
+
     say("closing the stand-in app; stopping the agent and the collector (SIGTERM: flush, drain)")
     app.terminate()
     app.wait()
@@ -193,6 +199,36 @@ def main() -> None:
         f"\nAnalysts can attach the lake from their own DuckDB: commaudit lake info"
         f" --state-dir {state}"
     )
+
+
+def weekly_summaries(today: date, admin: tuple[str, ...]) -> None:
+    """Each director's email for this week so far, sent to a mail server on loopback; then
+    the same send again, which the ledger makes send nothing."""
+    week = f"{today.isocalendar().year}-W{today.isocalendar().week:02d}"
+    with MailCatcher() as mail:
+        env = {**os.environ, "COMMAUDIT_SMTP_HOST": "127.0.0.1",
+               "COMMAUDIT_SMTP_PORT": str(mail.port), "COMMAUDIT_SMTP_SECURITY": "none",
+               "COMMAUDIT_SMTP_SENDER": "commaudit <commaudit@city.example>"}  # fmt: skip
+        say(f"weekly summaries for {week} so far: one email per director, to a mail server on"
+            " 127.0.0.1 (§2.2, §4.4)")  # fmt: skip
+        summaries("send", "--week", week, *admin, env=env)
+        finance = next(m for m in mail.messages if m["X-Commaudit-Director"] == "C4001")
+        text = finance.get_body(("plain",))
+        print(f"\n    The Finance director's email: {finance['Subject']}")
+        for line in (text.get_content() if text else "").splitlines()[:8]:
+            print(f"    | {line}")
+        say("the same send again: the ledger says who has theirs, so nothing is sent twice")
+        before = len(mail.messages)
+        summaries("send", "--week", week, *admin, env=env)
+        print(f"    emails received: {before} the first time, {len(mail.messages) - before} now")
+    say("each email as a file, with an HTML preview to open in a browser")
+    summaries("build", "--week", week, "--director", "C4001", "--out", str(OUT / "summaries"),
+              *admin)  # fmt: skip
+
+
+def summaries(*args: str, env: dict[str, str] | None = None) -> None:
+    print(f"    $ commaudit summaries {' '.join(args)}")
+    subprocess.run([str(BIN / "commaudit"), "summaries", *args], check=False, env=env)
 
 
 def report(name: str, *args: str) -> None:
