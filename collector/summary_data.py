@@ -21,7 +21,8 @@ import pyarrow as pa
 from analytics.report_files import summary_query
 from analytics.run import run_query_arrow, run_report_arrow
 from analytics.summaries.model import TREND_WEEKS
-from collector.report_runner import lake_snapshot
+from collector.report_runner import lake_snapshot, to_ipc
+from commaudit.v1 import admin_service_pb2
 
 SILENT_HOURS = 24
 WEEK = timedelta(days=7)
@@ -125,3 +126,25 @@ def _people(con: duckdb.DuckDBPyConnection, violations: pa.Table) -> pa.Table:
     """Names of the employees in the director's violations, and no one else's."""
     ids = sorted({i for i in violations.column("employee_id").to_pylist() if i is not None})
     return run_query_arrow(con, summary_query("people"), {"ids": ids})
+
+
+def summary_message(found: DirectorTables) -> admin_service_pb2.DirectorSummary:
+    """One director's figures as WeeklySummaries streams them: each table as Arrow IPC."""
+    recipient = found.recipient
+    return admin_service_pb2.DirectorSummary(
+        director_id=recipient.director_id,
+        full_name=recipient.full_name,
+        email=recipient.email or "",
+        org=recipient.org,
+        title=recipient.title,
+        workgroups=[
+            admin_service_pb2.SummaryWorkgroup(workgroup_id=workgroup_id, name=name)
+            for workgroup_id, name in recipient.workgroups
+        ],
+        tables=[
+            admin_service_pb2.SummaryTable(name=name, clause=clause, arrow_ipc=to_ipc(table))
+            for name, (clause, table) in found.tables.items()
+        ],
+        snapshot_id=found.snapshot_id,
+        snapshot_at_ms=found.snapshot_at_ms,
+    )
