@@ -9,15 +9,13 @@ The documented example, packaging/config/collector.toml, is checked against this
 
 from __future__ import annotations
 
-import json
-import math
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from agent.layered_settings import ConfigError, Effective, SettingError, gather, settle
+from agent.setting_values import boolean, choice, converter, number, path, show
 from collector.admission import AdmissionLimits
 from collector.ingest import IngestLimits
 from collector.log_format import FORMATS, LogFormat
@@ -96,101 +94,36 @@ def load_effective(
     """
     keys = [f.name for f in fields(CollectorConfig)]
     layers = gather(keys, file, environ, ENV_PREFIX, overrides, flag_names)
-    return settle(layers, CollectorConfig, _convert)
-
-
-def _convert(key: str, value: Any) -> Any:
-    try:
-        return _KINDS[key](value)
-    except ValueError as error:
-        raise SettingError(key, str(error)) from None
-
-
-def _show(value: Any) -> str:
-    """A wrong value as the operator wrote it, cut short: it is echoed into logs."""
-    text = json.dumps(value) if isinstance(value, bool | str) else str(value)
-    return text if len(text) <= 64 else text[:61] + "..."
-
-
-def _number(low: float, high: float | None = None, *, whole: bool = False) -> Callable[[Any], Any]:
-    """Numbers from TOML, the command line, or text (the environment's values are text)."""
-    kind = "a whole number" if whole else "a number"
-    span = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
-
-    def convert(value: Any) -> float | int:
-        number = value
-        if isinstance(value, str):
-            try:
-                number = float(value.strip())
-            except ValueError:
-                number = None
-        ok = isinstance(number, int | float) and not isinstance(number, bool)
-        ok = ok and math.isfinite(number) and low <= number and (high is None or number <= high)
-        if not ok or (whole and number != int(number)):
-            raise ValueError(f"must be {kind} {span}, not {_show(value)}")
-        return int(number) if whole else float(number)
-
-    return convert
-
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower() if isinstance(value, str) else None
-    if text in ("true", "yes", "on", "1"):
-        return True
-    if text in ("false", "no", "off", "0"):
-        return False
-    raise ValueError(f"must be true or false, not {_show(value)}")
-
-
-def _path(optional: bool) -> Callable[[Any], Path | None]:
-    def convert(value: Any) -> Path | None:
-        if not isinstance(value, str | Path) or (str(value) == "" and not optional):
-            raise ValueError(f"must be a path, not {_show(value)}")
-        if str(value) == "":  # TOML has no null: empty means unset
-            return None
-        return Path(os.path.expanduser(value))
-
-    return convert
+    return settle(layers, CollectorConfig, converter(_KINDS))
 
 
 def _address(optional: bool) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
         if not isinstance(value, str):
-            raise ValueError(f"must be HOST:PORT in quotes, not {_show(value)}")
+            raise ValueError(f"must be HOST:PORT in quotes, not {show(value)}")
         if value == "" and optional:
             return value
         try:
             parse_listen(value)
         except TransportError:
-            raise ValueError(f"{_show(value)} is not HOST:PORT (e.g. 127.0.0.1:50051)") from None
+            raise ValueError(f"{show(value)} is not HOST:PORT (e.g. 127.0.0.1:50051)") from None
         return value
 
     return convert
 
 
-def _choice(*choices: str) -> Callable[[Any], str]:
-    def convert(value: Any) -> str:
-        if isinstance(value, str) and value.strip().lower() in choices:
-            return value.strip().lower()
-        raise ValueError(f"must be one of {', '.join(choices)}, not {_show(value)}")
-
-    return convert
-
-
 _KINDS: dict[str, Callable[[Any], Any]] = {
-    "state_dir": _path(optional=False),
+    "state_dir": path(optional=False),
     "listen": _address(optional=False),
-    "plaintext": _boolean,
-    "port_file": _path(optional=True),
-    "min_free_mb": _number(0, whole=True),
-    "device_events_per_s": _number(1),
-    "commit_window_ms": _number(1, 1000),
-    "publish_interval_s": _number(0),
-    "import_dir": _path(optional=True),
+    "plaintext": boolean,
+    "port_file": path(optional=True),
+    "min_free_mb": number(0, whole=True),
+    "device_events_per_s": number(1),
+    "commit_window_ms": number(1, 1000),
+    "publish_interval_s": number(0),
+    "import_dir": path(optional=True),
     "metrics_listen": _address(optional=True),
-    "log_level": _choice(*LOG_LEVELS),
-    "log_format": _choice(*FORMATS),
+    "log_level": choice(*LOG_LEVELS),
+    "log_format": choice(*FORMATS),
 }
 """How each setting is read and checked; a test holds it to the dataclass's fields."""

@@ -22,9 +22,7 @@ Decisions:
 from __future__ import annotations
 
 import ipaddress
-import json
 import math
-import os
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -41,6 +39,7 @@ from agent.layered_settings import (
     gather,
     settle,
 )
+from agent.setting_values import choice, converter, path, show, text
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -154,7 +153,7 @@ def load_smtp_settings(
                 f"{layers.origins['password'].names('password')})",
             )
         )
-    effective = settle(layers, SmtpSettings, _convert)
+    effective = settle(layers, SmtpSettings, converter(_KINDS))
     config, origins = effective.config, dict(effective.origins)
     if config.password_file is not None:
         path = _credential_path(layers, config.password_file, environ)
@@ -196,27 +195,8 @@ def _read_password(layers: Layers, path: Path) -> str:
         raise layers.blame(SettingError("password_file", f"{path} {error}")) from None
 
 
-def _convert(key: str, value: Any) -> Any:
-    try:
-        return _KINDS[key](value)
-    except ValueError as error:
-        raise SettingError(key, str(error)) from None
-
-
-def _show(value: Any) -> str:
-    """A wrong value as the operator wrote it, cut short: it is echoed into logs."""
-    text = json.dumps(value) if isinstance(value, bool | str) else str(value)
-    return text if len(text) <= 64 else text[:61] + "..."
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"must be text in quotes, not {_show(value)}")
-    return value
-
-
 def _login(value: Any) -> str:
-    return _ascii(_text(value))
+    return _ascii(text(value))
 
 
 def _secret(value: Any) -> str:
@@ -234,15 +214,15 @@ def _ascii(value: str) -> str:
 
 
 def _host(value: Any) -> str:
-    host = _text(value).strip()
+    host = text(value).strip()
     if any(c.isspace() for c in host) or "/" in host:
-        raise ValueError(f"must be a host name or address, not {_show(value)}")
+        raise ValueError(f"must be a host name or address, not {show(value)}")
     if ":" in host:  # an IPv6 address, or "mail.example:587" with the port in the wrong place
         try:
             ipaddress.IPv6Address(host.strip("[]"))
         except ValueError:
             raise ValueError(
-                f"must be a host name or address without a port (set port), not {_show(value)}"
+                f"must be a host name or address without a port (set port), not {show(value)}"
             ) from None
         return host.strip("[]")
     return host
@@ -253,7 +233,7 @@ def _port(value: Any) -> int:
     if isinstance(value, str):
         number = int(value.strip()) if value.strip().isdigit() else None
     if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= 65535:
-        raise ValueError(f"must be a whole number from 0 to 65535 (0: usual), not {_show(value)}")
+        raise ValueError(f"must be a whole number from 0 to 65535 (0: usual), not {show(value)}")
     return number
 
 
@@ -266,19 +246,13 @@ def _seconds(value: Any) -> float:
             number = None
     ok = isinstance(number, int | float) and not isinstance(number, bool)
     if not (ok and math.isfinite(number) and 0 < number <= 3600):
-        raise ValueError(f"must be a number of seconds above 0, at most 3600, not {_show(value)}")
+        raise ValueError(f"must be a number of seconds above 0, at most 3600, not {show(value)}")
     return float(number)
-
-
-def _security(value: Any) -> str:
-    if isinstance(value, str) and value.strip().lower() in SECURITIES:
-        return value.strip().lower()
-    raise ValueError(f"must be one of {', '.join(SECURITIES)}, not {_show(value)}")
 
 
 def _sender(value: Any) -> str:
     """Empty, or one address with an optional display name: what a From: header holds."""
-    sender = _text(value).strip()
+    sender = text(value).strip()
     if not sender:
         return sender
     pairs = getaddresses([sender])
@@ -287,28 +261,20 @@ def _sender(value: Any) -> str:
     if not (at and local and domain and not any(c.isspace() for c in address)):
         raise ValueError(
             f'must be one email address, e.g. "commaudit <commaudit@city.example>",'
-            f" not {_show(value)}"
+            f" not {show(value)}"
         )
     return sender
-
-
-def _path(value: Any) -> Path | None:
-    if not isinstance(value, str | Path):
-        raise ValueError(f"must be a path in quotes, not {_show(value)}")
-    if str(value) == "":  # TOML has no null: empty means unset
-        return None
-    return Path(os.path.expanduser(value))
 
 
 _KINDS: dict[str, Callable[[Any], Any]] = {
     "host": _host,
     "port": _port,
-    "security": _security,
+    "security": choice(*SECURITIES),
     "username": _login,
     "password": _secret,
-    "password_file": _path,
+    "password_file": path(optional=True),
     "sender": _sender,
-    "ca_file": _path,
+    "ca_file": path(optional=True),
     "timeout_s": _seconds,
 }
 """How each setting is read and checked; a test holds it to the dataclass's fields."""
