@@ -43,6 +43,8 @@ from collector.store import registered, with_table
 log = logging.getLogger(__name__)
 
 CATALOG_FILE = "catalog.sqlite"
+PUBLISHED_MARKER = "published"
+"""Left in the lake's folder once a publish has committed (lake_exists)."""
 DATA_DIR = "data"
 STATE_TABLE = "publish_state"
 
@@ -118,12 +120,17 @@ def attach_lake(
 
 
 def _write_ahead_log(catalog: Path) -> None:
-    """Put the catalog in SQLite's WAL mode (it stays so), creating it empty if missing.
+    """Create the catalog in SQLite's WAL mode (it stays so); an existing one is left alone.
 
-    Why: in the default rollback-journal mode a reader's open transaction keeps the publisher
-    from committing, and DuckLake retries with backoff; measured here, a reader checking in a
-    loop made 60-event publishes take 1.2-1.5 s instead of 0.2 s. With WAL neither waits.
+    Why WAL: in the default rollback-journal mode a reader's open transaction keeps the
+    publisher from committing, and DuckLake retries with backoff; measured here, a reader
+    checking in a loop made 60-event publishes take 1.2-1.5 s instead of 0.2 s. With WAL
+    neither waits. Only a new file is opened with Python's sqlite3: an existing one may be open
+    in DuckDB's SQLite in this very process (lake_exists says why that must not meet another
+    SQLite library).
     """
+    if catalog.exists():
+        return
     with contextlib.closing(sqlite3.connect(catalog)) as db:
         db.execute("PRAGMA journal_mode=WAL")
 
@@ -137,21 +144,15 @@ def attach_sql(lake_dir: Path) -> str:
 
 
 def lake_exists(lake_dir: Path) -> bool:
-    """True once a first publish committed (its catalog names `publish_state`)."""
-    catalog = lake_dir / CATALOG_FILE
-    if not catalog.is_file():
-        return False
-    try:
-        with contextlib.closing(
-            sqlite3.connect(f"{catalog.absolute().as_uri()}?mode=ro", uri=True)
-        ) as db:
-            row = db.execute(
-                "SELECT count(*) FROM ducklake_table WHERE table_name = ? AND end_snapshot IS NULL",
-                (STATE_TABLE,),
-            ).fetchone()
-    except sqlite3.Error:
-        return False
-    return bool(row and row[0])
+    """True once a first publish committed: the publisher then leaves PUBLISHED_MARKER.
+
+    A file, not a look into the catalog: opening the catalog with Python's own sqlite3 in a
+    process where DuckDB's SQLite has it open (the collector: reports beside the publisher)
+    is two SQLite libraries on one file. POSIX locks are per process, so each believes it is
+    alone; the one that closes last checkpoints and truncates the shared WAL files under the
+    other's memory map, which ends in SIGBUS or "database disk image is malformed" (SQLite's
+    "How To Corrupt", multiple copies of SQLite in one application)."""
+    return (lake_dir / PUBLISHED_MARKER).is_file()
 
 
 def _attach_statement(lake_dir: Path, alias: str, read_only: bool) -> str:
@@ -234,6 +235,8 @@ class Publisher:
             self._tables_checked = False
             raise
         self._state = (collected.refresh.last_rowid, collected.fingerprints)
+        if collected.changes_anything:
+            self._mark_published()
         seconds = time.perf_counter() - started
         changed = collected.refresh.sessions_changed.num_rows
         if collected.changes_anything:
@@ -277,6 +280,7 @@ class Publisher:
         ).fetchone()
         if not exists or not exists[0]:
             return NOTHING_FOLDED, {}
+        self._mark_published()  # a lake published before the marker existed
         row = self._con.execute(
             f"SELECT last_rowid, fingerprints FROM {self._alias}.{STATE_TABLE}"
         ).fetchone()
@@ -285,6 +289,11 @@ class Publisher:
         last_rowid, fingerprints = row
         self._check_same_database(int(last_rowid))
         return int(last_rowid), dict(json.loads(fingerprints))
+
+    def _mark_published(self) -> None:
+        marker = self.lake_dir / PUBLISHED_MARKER
+        if not marker.exists():
+            marker.write_text("a publish has committed; see collector/lake.py\n")
 
     def _check_same_database(self, last_rowid: int) -> None:
         """A lake ahead of the database was published from another one: appending to it would

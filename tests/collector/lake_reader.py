@@ -74,7 +74,10 @@ def check(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     }
 
 
-def main(lake_dir: Path, stop_file: Path) -> None:
+def main(lake_dir: Path, stop_file: Path, progress_file: Path) -> None:
+    """Read every snapshot until `stop_file` appears; after each read, write how many distinct
+    event counts it has seen to `progress_file`, so the test can pace its sending to the reads
+    (on a loaded host one read can take longer than several publishes)."""
     while not lake_exists(lake_dir):
         time.sleep(0.02)
     con = duckdb.connect()
@@ -88,6 +91,7 @@ def main(lake_dir: Path, stop_file: Path) -> None:
             reads.append(check(con))
         except duckdb.Error as exc:
             errors.append(str(exc))
+        progress_file.write_text(str(len({read["events"] for read in reads})))
         if last:
             break
         time.sleep(0.02)  # leave the collector the CPU: the host may have two cores
@@ -107,4 +111,4 @@ def main(lake_dir: Path, stop_file: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))

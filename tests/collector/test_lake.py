@@ -139,6 +139,32 @@ def lake(session: duckdb.DuckDBPyConnection, tmp_path: Path) -> Iterator[LakeRea
     reader.close()
 
 
+def test_asking_whether_the_lake_exists_never_opens_its_catalog_with_another_sqlite(
+    writer: Writer, publisher: Publisher
+) -> None:
+    """The collector asks before every report while its publisher has the catalog open in
+    DuckDB's SQLite: Python's sqlite3 on the same file in the same process truncates the WAL
+    under DuckDB's memory map (SIGBUS, malformed catalogs; collector/lake.py lake_exists)."""
+    opened: list[str] = []
+    listening = [True]
+
+    def audit(event: str, args: tuple[object, ...]) -> None:
+        if listening and event == "sqlite3.connect" and "catalog" in str(args[0]):
+            opened.append(str(args[0]))
+
+    sys.addaudithook(audit)  # a hook cannot be removed: it goes quiet when the test ends
+    deliver(writer, "laptop-1", device_stream(1))
+    publisher.publish_once()
+    before = list(opened)
+    assert lake_exists(publisher.lake_dir)
+    publisher.publish_once()  # the catalog exists: WAL mode is not set again
+    assert opened == before
+    for _ in range(3):
+        assert lake_exists(publisher.lake_dir)
+    listening.clear()
+    assert opened == before
+
+
 def test_a_publish_copies_what_is_committed_but_no_raw_event_and_no_secret(
     writer: Writer, publisher: Publisher, lake: LakeReader
 ) -> None:
@@ -393,6 +419,7 @@ def test_another_process_reads_only_consistent_snapshots_while_the_collector_ing
     for device in devices:
         collector.credential(device)
     state_dir, stop_file = tmp_path / "collector", tmp_path / "collector-stopped"
+    progress = tmp_path / "reader-progress"
     reader = subprocess.Popen(
         [
             sys.executable,
@@ -400,6 +427,7 @@ def test_another_process_reads_only_consistent_snapshots_while_the_collector_ing
             "tests.collector.lake_reader",
             str(state_dir / "lake"),
             str(stop_file),
+            str(progress),
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -408,12 +436,22 @@ def test_another_process_reads_only_consistent_snapshots_while_the_collector_ing
     )
     sessions = 20
 
+    def seen_counts() -> int:
+        text = progress.read_text() if progress.exists() else ""
+        return int(text) if text.isdigit() else 0
+
     def send(device: str) -> None:
         events = device_stream(sessions)
         for first in range(0, len(events), 5):  # a session's events span Reports
             batch = events[first : first + 5]
             assert collector.report(device, batch).acked_seq == batch[-1].seq
             time.sleep(0.06)
+            if first == len(events) // 2 // 5 * 5:
+                # halfway: wait (bounded) until the reader has seen the lake grow once, so
+                # that the rest of the stream is a third count even on a loaded host
+                deadline = time.monotonic() + 30
+                while seen_counts() < 2 and time.monotonic() < deadline:
+                    time.sleep(0.05)
 
     try:
         with ThreadPoolExecutor(len(devices)) as pool:
