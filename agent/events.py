@@ -67,6 +67,7 @@ def _stopped(transition: Stopped) -> events_pb2.AppStopped:
         os_user=session.os_user,
         duration_ms=transition.duration_ms,
         reason=reason,
+        cpu_ms=session.cpu_ms,
     )
 
 
@@ -101,6 +102,7 @@ def _running_app(session: Session) -> events_pb2.RunningApp:
         category=category_enum(session.app.category),
         os_user=session.os_user,
         process_count=session.process_count,
+        cpu_ms=session.cpu_ms,
     )
 
 

@@ -1,21 +1,54 @@
-"""Which catalog apps are running, and for whom, at the cost of little more than listing pids.
+"""Which catalog apps are running, for whom, and how much CPU time they use, at the cost of
+little more than listing pids.
 
 Each scan lists pids and reads one cheap stamp per pid (agent.platform); a process's name, exe,
 command line and user are read again only when its stamp changed: a new pid, a reused pid (new
-start time) or an `exec` in place (new name). DESIGN.md §3 has the measured costs.
+start time) or an `exec` in place (new name). Whether a catalog-matched process still runs, and
+the CPU time it has used (issue 7 item 4: "in use, not only running"), are read for those few
+processes only. benchmarks/agent_scan.py measures the costs.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import psutil
 
 from agent.catalog import App, Matcher
-from agent.platform import ProcessStamp, StampReader, stamp_reader
+from agent.platform import ProcessReader, ProcessStamp, process_reader
+
+SessionKey = tuple[str, str]
+"""(app id, OS user): one session per app per OS user."""
+ProcessKey = tuple[int, int]
+"""(pid, start time): one process over its whole life, across an `exec` in place."""
+
+
+class ProcessCpu(NamedTuple):
+    """One matched process's CPU time, as one scan read it."""
+
+    cpu_ms: int | None
+    """User + system milliseconds used in its life so far; None when the OS would not say."""
+    new: bool
+    """It started since the previous scan, so all of that time lies within the agent's view."""
+
+
+class Running(dict[SessionKey, tuple[App, int]]):
+    """Catalog apps running now: (app id, OS user) -> (app, number of its processes).
+
+    `processes` holds, under the same keys, each of those processes with its CPU time: what the
+    tracker adds up into a session's CPU time. Running built from counts alone (as tests do)
+    simply has none.
+    """
+
+    def __init__(
+        self,
+        counts: Mapping[SessionKey, tuple[App, int]] | None = None,
+        processes: Mapping[SessionKey, dict[ProcessKey, ProcessCpu]] | None = None,
+    ) -> None:
+        super().__init__(counts or {})
+        self.processes: dict[SessionKey, dict[ProcessKey, ProcessCpu]] = dict(processes or {})
 
 
 @dataclass(frozen=True)
@@ -36,38 +69,45 @@ class _Seen:
     os_user: str
 
 
-# (app id, OS user) -> (app, number of its processes): one session per app per OS user.
-Running = dict[tuple[str, str], tuple[App, int]]
-
-
 class Scanner:
     """Remembers what each pid was, so that unchanged processes cost one stamp read."""
 
-    def __init__(self, matcher: Matcher, read_stamp: StampReader | None = None) -> None:
+    def __init__(self, matcher: Matcher, reader: ProcessReader | None = None) -> None:
         self._matcher = matcher
-        self._read_stamp = read_stamp or stamp_reader()
+        self._reader = reader or process_reader()
         self._seen: dict[int, _Seen] = {}
+        self._rematch = False
+        self._first = True
         self.full_reads = 0  # processes read in full since start: the cost the cache saves
 
     def set_matcher(self, matcher: Matcher) -> None:
-        """Take a new catalog: every process must be matched again."""
+        """Take a new catalog: every process is matched again at the next scan. Which processes
+        existed is kept, so that apps the new catalog adds do not count their past CPU time."""
         self._matcher = matcher
-        self._seen.clear()
+        self._rematch = True
 
     def scan(self) -> Running:
-        """Catalog apps running now, by (app id, OS user), with their process counts."""
-        pids = psutil.pids()
+        """Catalog apps running now, by (app id, OS user), with their processes."""
+        stamps = self._reader.read_all()
+        before, rematch, first = self._seen, self._rematch, self._first
         seen: dict[int, _Seen] = {}
-        for pid in pids:
-            stamp = self._read_stamp(pid)
-            if stamp is None:
-                continue
-            previous = self._seen.get(pid)
-            if previous is None or previous.stamp != stamp:
-                previous = self._identify(pid, stamp)
-            seen[pid] = previous
-        self._seen = seen
-        return _count(seen.values())
+        matched: list[tuple[int, App, _Seen, bool]] = []
+        for pid, stamp in stamps.items():
+            previous = before.get(pid)
+            entry = previous
+            if entry is None or entry.stamp != stamp or rematch:
+                entry = self._identify(pid, stamp)
+            seen[pid] = entry
+            if entry.app is not None:
+                # At the first scan nothing is known of the past: every process is old.
+                new = not first and (previous is None or previous.stamp[0] != stamp[0])
+                matched.append((pid, entry.app, entry, new))
+        self._seen, self._rematch, self._first = seen, False, False
+        return self._running(matched)
+
+    def close(self) -> None:
+        """Release what the reader keeps open between scans."""
+        self._reader.close()
 
     def _identify(self, pid: int, stamp: ProcessStamp) -> _Seen:
         self.full_reads += 1
@@ -76,15 +116,19 @@ class Scanner:
             return _Seen(stamp, None, "")
         return _Seen(stamp, self._matcher.match(info.name, info.exe, info.cmdline), info.os_user)
 
-
-def _count(seen: Iterable[_Seen]) -> Running:
-    counts: Counter[tuple[str, str]] = Counter()
-    apps: dict[str, App] = {}
-    for entry in seen:
-        if entry.app is not None:
-            counts[(entry.app.id, entry.os_user)] += 1
-            apps[entry.app.id] = entry.app
-    return {key: (apps[key[0]], count) for key, count in counts.items()}
+    def _running(self, matched: list[tuple[int, App, _Seen, bool]]) -> Running:
+        """Group the matched processes by session key, leaving out those that have exited but
+        not been collected by their parent; state and CPU time are read for these only."""
+        running = Running()
+        for pid, app, entry, new in matched:
+            usage = self._reader.usage(pid)
+            if not usage.running:
+                continue
+            key = (app.id, entry.os_user)
+            processes = running.processes.setdefault(key, {})
+            processes[(pid, entry.stamp[0])] = ProcessCpu(usage.cpu_ms, new)
+            running[key] = (app, len(processes))
+        return running
 
 
 def read_process(pid: int) -> ProcessInfo | None:

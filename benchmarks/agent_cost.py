@@ -1,11 +1,12 @@
 """What the running agent costs a device: CPU share of one core and RSS, at its default interval.
 
 Starts a collector and the agent (default 2 s scans, 60 s heartbeats) as the installed console
-scripts on 127.0.0.1, pads the process table to --processes with idle `sleep`s, lets the agent
+scripts on 127.0.0.1, pads the process table to --processes with idle `sleep`s, --apps of them
+under catalog apps' names (so the agent tracks sessions and reads their CPU time), lets the agent
 settle, then samples its CPU time and RSS over --seconds. Baseline in the same run: the CPU share
 of an idle `sleep` padding process, the floor any process pays on this machine.
 
-    python benchmarks/agent_cost.py [--seconds 60] [--processes 500]
+    python benchmarks/agent_cost.py [--seconds 60] [--processes 500] [--apps 8]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 import psutil
+from agent_scan import start_apps
 from collector_process import enrollment_token, init_collector, start_collector
 
 BIN = Path(sys.executable).parent
@@ -34,14 +36,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--processes", type=int, default=500)
     parser.add_argument("--settle", type=float, default=5.0)
+    parser.add_argument("--apps", type=int, default=8)
     args = parser.parse_args()
     sleep = shutil.which("sleep") or "/bin/sleep"
-    padding = [
-        subprocess.Popen([sleep, "3600"])
-        for _ in range(max(1, args.processes - len(psutil.pids())))
-    ]
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
+        (tmp / "apps").mkdir()
+        padding = [
+            subprocess.Popen([sleep, "3600"])
+            for _ in range(max(1, args.processes - args.apps - len(psutil.pids())))
+        ] + start_apps(args.apps, tmp / "apps")
         state = tmp / "collector"
         init_collector(state)
         token = enrollment_token(state)

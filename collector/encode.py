@@ -1,12 +1,14 @@
 """Events as rows of the `events` table, in one Arrow table per commit.
 
 Why Arrow: DuckDB inserts a registered Arrow table 70-150x faster than `executemany`
-(DESIGN.md §5). The columns are exactly those of `schema/001_events.sql`, in its order.
+(DESIGN.md §5). The columns are exactly those of `schema/001_events.sql`, in its order, then
+those later migrations added (006: the sessions' CPU time).
 
 Enums become the lowercase names analysts filter on (`CATEGORY_INSTANT_MESSAGING` ->
 `instant_messaging`). A proto3 string left empty or a range seq left 0 means "not sent" and
-becomes NULL; counters keep their 0, which is a value. UUIDs travel as the canonical text that
-validation admitted and are cast to UUID by the INSERT (store.py). `raw` is the event as
+becomes NULL; counters keep their 0, which is a value. CPU time is an `optional` field: absent
+(an agent that does not measure it) is NULL, never a false 0. UUIDs travel as the canonical text
+that validation admitted and are cast to UUID by the INSERT (store.py). `raw` is the event as
 received, for evidence and for fields added after this schema.
 """
 
@@ -46,6 +48,8 @@ SCHEMA = pa.schema(
         ("first_seq", pa.uint64()),
         ("last_seq", pa.uint64()),
         ("raw", pa.binary()),
+        ("cpu_ms", pa.uint64()),
+        ("running_cpu_ms", pa.list_(pa.uint64())),
     ]
 )
 
@@ -119,18 +123,24 @@ def _stopped(message: events_pb2.AppStopped) -> Row:
         **_session(message),
         "duration_ms": message.duration_ms,
         "stop_reason": stop_reason_name(message.reason),
+        "cpu_ms": _cpu_ms(message),
     }
 
 
 def _heartbeat(message: events_pb2.Heartbeat) -> Row:
     return {
         "running_sessions": [running.session_id for running in message.running],
+        "running_cpu_ms": [_cpu_ms(running) for running in message.running],
         "agent_version": message.agent_version or None,
         "catalog_version": message.catalog_version or None,
         "spool_depth": message.spool_depth,
         "events_dropped": message.events_dropped,
         "uptime_ms": message.uptime_ms,
     }
+
+
+def _cpu_ms(message: events_pb2.AppStopped | events_pb2.RunningApp) -> int | None:
+    return message.cpu_ms if message.HasField("cpu_ms") else None
 
 
 def _install(message: events_pb2.AppInstalled | events_pb2.AppRemoved) -> Row:

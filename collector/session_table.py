@@ -12,8 +12,9 @@ and the events with rowid <= a watermark never change (tests/collector/test_sess
 checks this across a checkpoint, a reopen and a rolled-back append).
 
 Folding a range again changes nothing: a start fills a row only if it has none, a stop keeps the
-shortest duration (sessions.sql's min), a heartbeat the latest instant (max), and a device's
-"latest" values come from the range's highest rowid. So a refresh that committed before a
+shortest duration (sessions.sql's min) and that stop's CPU time, a heartbeat the latest instant
+(max) and, while no stop is known, the largest CPU time, and a device's "latest" values come from
+the range's highest rowid. So a refresh that committed before a
 publish failed is simply folded again from the published watermark.
 """
 
@@ -45,7 +46,7 @@ class Refresh:
 _SESSION_DELTA = """
 WITH new AS (
     SELECT rowid AS r, device_id, kind, session_id, os_user, app_id, category, occurred_at,
-           duration_ms, stop_reason, running_sessions
+           duration_ms, stop_reason, running_sessions, cpu_ms, running_cpu_ms
     FROM events
     WHERE rowid > $after AND rowid <= $last
       AND kind IN ('app_started', 'app_stopped', 'heartbeat')
@@ -59,15 +60,17 @@ started AS (
 stopped AS (
     SELECT device_id, session_id,
            min(duration_ms) AS duration_ms,
-           arg_min(stop_reason, duration_ms) AS stop_reason
+           arg_min(stop_reason, duration_ms) AS stop_reason,
+           arg_min_null(cpu_ms, duration_ms) AS cpu_ms
     FROM new
     WHERE kind = 'app_stopped'
     GROUP BY device_id, session_id
 ),
 beats AS (
-    SELECT device_id, session_id, max(occurred_at) AS last_beat_at
+    SELECT device_id, session_id, max(occurred_at) AS last_beat_at, max(cpu_ms) AS cpu_ms
     FROM (
-        SELECT device_id, unnest(running_sessions) AS session_id, occurred_at
+        SELECT device_id, unnest(running_sessions) AS session_id,
+               unnest(running_cpu_ms) AS cpu_ms, occurred_at
         FROM new
         WHERE kind = 'heartbeat' AND len(running_sessions) > 0
     )
@@ -79,7 +82,9 @@ touched AS (
     UNION SELECT device_id, session_id FROM beats
 )
 SELECT t.device_id, t.session_id::VARCHAR AS session_id, s.os_user, s.app_id, s.category,
-       s.started_at, st.duration_ms, st.stop_reason, b.last_beat_at
+       s.started_at, st.duration_ms, st.stop_reason, b.last_beat_at,
+       -- the range's stop's, else its heartbeats' largest (merged with the row's in the upsert)
+       CASE WHEN st.session_id IS NOT NULL THEN st.cpu_ms ELSE b.cpu_ms END AS cpu_ms
 FROM touched AS t
 LEFT JOIN started AS s USING (device_id, session_id)
 LEFT JOIN stopped AS st USING (device_id, session_id)
@@ -113,6 +118,14 @@ _SHORTER = "(sessions.duration_ms IS NULL OR excluded.duration_ms < sessions.dur
 _DURATION = f"CASE WHEN {_SHORTER} THEN excluded.duration_ms ELSE sessions.duration_ms END"
 _REASON = f"CASE WHEN {_SHORTER} THEN excluded.stop_reason ELSE sessions.stop_reason END"
 _BEAT = "greatest(sessions.last_beat_at, excluded.last_beat_at)"
+# sessions.sql's CPU time: the shortest stop's (NULL included), else the largest heartbeat's.
+_CPU = """CASE
+        WHEN excluded.duration_ms IS NOT NULL
+             AND (sessions.duration_ms IS NULL OR excluded.duration_ms < sessions.duration_ms)
+            THEN excluded.cpu_ms
+        WHEN sessions.duration_ms IS NOT NULL THEN sessions.cpu_ms
+        ELSE greatest(sessions.cpu_ms, excluded.cpu_ms)
+    END"""
 _FROM_START = "CASE WHEN sessions.started_at IS NULL THEN excluded.{0} ELSE sessions.{0} END"
 
 _UPSERT_SESSIONS = f"""
@@ -129,6 +142,7 @@ ON CONFLICT (device_id, session_id) DO UPDATE SET
     duration_ms = {_DURATION},
     stop_reason = {_REASON},
     last_beat_at = {_BEAT},
+    cpu_ms = {_CPU},
     ended_at = {_ended_at(_STARTED, _DURATION, _BEAT)},
     end_reason = {_end_reason(_STARTED, _DURATION, _REASON, _BEAT)}
 """

@@ -8,6 +8,11 @@
 -- are those responsible when the session started.
 -- end_reason says how the end is known: exited | agent_stopped (measured by the agent),
 -- last_heartbeat (the agent stopped reporting it, or it still runs), no_evidence.
+-- cpu_seconds is the CPU time the session's processes used in it (user + system, summed over
+-- processes, so it can exceed the wall time on several cores): near 0 for an app left open in
+-- the background, more for one in use. Against minutes it tells "open all day" from "in use".
+-- For a session ended by heartbeat it is the total the last heartbeat reported; NULL when the
+-- agent did not measure it (older agents) or no stop or heartbeat reported it yet.
 SELECT
     device_id,
     org,
@@ -19,7 +24,8 @@ SELECT
     started_at,
     ended_at,
     round(epoch(ended_at - started_at) / 60, 1)::DECIMAL(10, 1) AS minutes,
-    end_reason
+    end_reason,
+    round(cpu_ms / 1000, 1)::DECIMAL(12, 1) AS cpu_seconds
 FROM session_people
 WHERE started_at < $to::TIMESTAMP
   -- overlaps [from, to) as in usage.sql: ends after from, or is an instant inside the range

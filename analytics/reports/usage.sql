@@ -17,6 +17,14 @@
 -- the same person; employees counts the roster's people responsible for the devices.
 -- A session with no evidence of its end (ended_at = started_at) counts as a session of 0 hours
 -- when it starts inside the range, so an app that ran is never invisible.
+--
+-- cpu_seconds is the CPU time the sessions' processes used (user + system, summed over
+-- processes): set against hours it tells an app left open in the background (near 0) from one
+-- in use. The agent measures CPU time per session, not per minute, so a session clipped to the
+-- range brings the share of its CPU time that its clipped time is of its whole time (as if used
+-- evenly): ranges side by side add up to the session's total, never count it twice. A session of
+-- no duration brings all of it. Sessions whose CPU time is unknown (agents too old to measure
+-- it) add nothing; a row where none is known is NULL, not 0.
 WITH clipped AS (
     SELECT
         org,
@@ -27,7 +35,13 @@ WITH clipped AS (
         app_id,
         category,
         greatest(started_at, $from::TIMESTAMP) AS clip_start,
-        least(ended_at, $to::TIMESTAMP) AS clip_end
+        least(ended_at, $to::TIMESTAMP) AS clip_end,
+        -- the session's CPU time times the share of its time inside the range (see above)
+        CASE
+            WHEN ended_at <= started_at THEN cpu_ms
+            ELSE cpu_ms * (date_diff('millisecond', clip_start, clip_end)
+                / date_diff('millisecond', started_at, ended_at))
+        END AS clip_cpu_ms
     FROM session_people
     WHERE started_at < $to::TIMESTAMP
       -- overlaps [from, to): ends after from, or is an instant that lies inside the range
@@ -51,7 +65,8 @@ SELECT
     count(*) AS sessions,
     -- whole milliseconds summed exactly, rounded once
     round(sum(date_diff('millisecond', clip_start, clip_end)) / 3600000, 2)::DECIMAL(12, 2)
-        AS hours
+        AS hours,
+    round(sum(clip_cpu_ms) / 1000, 1)::DECIMAL(14, 1) AS cpu_seconds
 FROM clipped
 GROUP BY org, workgroup_id, category, app_id
 ORDER BY org, workgroup_id, category, hours DESC, app_id

@@ -44,7 +44,8 @@ SELECT
     d.ownership,
     d.hostname,
     coalesce(a.employee_id, d.employee_id) AS employee_id,
-    e.workgroup_id
+    e.workgroup_id,
+    s.cpu_ms
 FROM sessions AS s
 LEFT JOIN devices AS d
     ON d.device_id = s.device_id

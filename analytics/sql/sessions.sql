@@ -16,6 +16,10 @@
 --      heartbeat's occurred_at (never before the start, should the device clock have stepped
 --      back); end_reason = last_heartbeat (the agent died, or the session still runs);
 --   3. else ended_at = started_at; end_reason = no_evidence (still counted as a session).
+-- cpu_ms, the CPU time the session's processes used in it (schema 006), comes from the same
+-- evidence: the stop's (of the shortest stop, as ended_at), else the largest any heartbeat
+-- listing the session reported (CPU time only grows during a session, so the largest is the
+-- latest, whatever the device clock did), else NULL. NULL also when the agent did not measure it.
 -- Heartbeats are the bulk of all events (one a minute per device), so they are unnested once
 -- and grouped to one row per (device_id, session_id) before any join.
 WITH started AS (
@@ -28,15 +32,18 @@ stopped AS (
     -- a second stop for a session under a new seq.
     SELECT device_id, session_id,
            min(duration_ms) AS duration_ms,
-           arg_min(stop_reason, duration_ms) AS stop_reason
+           arg_min(stop_reason, duration_ms) AS stop_reason,
+           arg_min_null(cpu_ms, duration_ms) AS cpu_ms
     FROM events
     WHERE kind = 'app_stopped'
     GROUP BY device_id, session_id
 ),
 last_beat AS (
-    SELECT device_id, session_id, max(occurred_at) AS seen_at
+    SELECT device_id, session_id, max(occurred_at) AS seen_at, max(cpu_ms) AS cpu_ms
     FROM (
-        SELECT device_id, unnest(running_sessions) AS session_id, occurred_at
+        -- the two lists are unnested side by side: the n-th CPU time is the n-th session's
+        SELECT device_id, unnest(running_sessions) AS session_id,
+               unnest(running_cpu_ms) AS cpu_ms, occurred_at
         FROM events
         WHERE kind = 'heartbeat' AND len(running_sessions) > 0
     )
@@ -59,7 +66,8 @@ SELECT
         WHEN st.session_id IS NOT NULL THEN st.stop_reason
         WHEN b.session_id IS NOT NULL THEN 'last_heartbeat'
         ELSE 'no_evidence'
-    END AS end_reason
+    END AS end_reason,
+    CASE WHEN st.session_id IS NOT NULL THEN st.cpu_ms ELSE b.cpu_ms END AS cpu_ms
 FROM started AS s
 LEFT JOIN stopped AS st USING (device_id, session_id)
 LEFT JOIN last_beat AS b USING (device_id, session_id)

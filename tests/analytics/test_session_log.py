@@ -3,7 +3,8 @@ hand-built events, and on org_fixture.py's world for who answers for each sessio
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import duckdb
@@ -39,6 +40,24 @@ def test_each_overlapping_session_is_listed_once_and_unclipped(log: EventLog) ->
         ("outlook", Decimal("0.5"), "exited"),
     ]
     assert rows[0]["ended_at"] == datetime(2026, 11, 18, 0, 30)
+
+
+def test_cpu_seconds_tell_an_app_in_use_from_one_open_in_the_background(log: EventLog) -> None:
+    common = {"app_id": "zoom", "category": "teleconferencing", "os_user": "ann"}
+    for hour, minutes, cpu_ms in ((9, 30, 184_000), (13, 240, 1_960)):
+        session = {"session_id": str(uuid.uuid4()), **common}
+        start = DAY.replace(hour=hour)
+        log.insert("d1", "app_started", start, process_count=1, **session)
+        log.insert("d1", "app_stopped", start + timedelta(minutes=minutes), stop_reason="exited",
+                   duration_ms=minutes * 60_000, cpu_ms=cpu_ms, **session)  # fmt: skip
+    log.session("d1", "outlook", DAY.replace(hour=18), minutes=5)  # an agent that did not say
+    rows = session_log(log)
+    assert [(r["minutes"], r["cpu_seconds"]) for r in rows] == [
+        (Decimal("30.0"), Decimal("184.0")),  # in use
+        (Decimal("240.0"), Decimal("2.0")),  # open in the background
+        (Decimal("5.0"), None),  # unknown, not 0
+    ]
+    assert list(rows[0])[-2:] == ["end_reason", "cpu_seconds"]  # added last
 
 
 def test_a_session_that_ended_exactly_where_the_range_begins_is_not_listed(

@@ -3,6 +3,7 @@ collector's table); every expected number is worked out by hand."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -16,7 +17,7 @@ DAY = datetime(2026, 11, 18)
 NEXT_DAY = datetime(2026, 11, 19)
 COLUMNS = (
     "org", "workgroup_id", "category", "app_id", "devices", "users", "employees", "sessions",
-    "hours",
+    "hours", "cpu_seconds",
 )  # fmt: skip
 NO_FILTERS: dict[str, object] = {"org": None, "workgroup": None, "scope": None}
 
@@ -134,7 +135,7 @@ def test_rows_are_ordered_by_category_then_hours_descending(log: EventLog) -> No
     log.session("d1", "outlook", DAY.replace(hour=9), minutes=30)
     log.session("d1", "teams", DAY.replace(hour=9), minutes=60, category="teleconferencing")
     rows = run_usage(log).rows
-    assert [(row[3], row[-1]) for row in rows] == [
+    assert [(row[3], row[8]) for row in rows] == [
         ("outlook", Decimal("0.50")),
         ("gmail", Decimal("0.20")),
         ("teams", Decimal("1.00")),
@@ -148,6 +149,58 @@ def test_an_aware_range_is_taken_in_utc(log: EventLog) -> None:
     plus_one = timezone(timedelta(hours=1))
     start, end = DAY.replace(hour=10, tzinfo=plus_one), DAY.replace(hour=11, tzinfo=plus_one)
     assert usage(log, start, end)["outlook"][-1] == Decimal("1.00")
+
+
+def cpu_seconds(log: EventLog, start: datetime = DAY, end: datetime = NEXT_DAY) -> object:
+    """The one row's cpu_seconds."""
+    [row] = run_usage(log, start, end).rows
+    return row[COLUMNS.index("cpu_seconds")]
+
+
+def stopped_using_cpu(
+    log: EventLog, start: datetime, minutes: int, cpu_ms: int | None, app: str = "zoom"
+) -> None:
+    """A session of `minutes`, whose processes used `cpu_ms` in it."""
+    common = {"session_id": str(uuid.uuid4()), "app_id": app, "category": "teleconferencing",
+              "os_user": "ann"}  # fmt: skip
+    log.insert("d1", "app_started", start, process_count=1, **common)
+    log.insert("d1", "app_stopped", start + timedelta(minutes=minutes), stop_reason="exited",
+               duration_ms=minutes * 60_000, cpu_ms=cpu_ms, **common)  # fmt: skip
+
+
+def test_cpu_seconds_add_up_the_sessions_cpu_time(log: EventLog) -> None:
+    stopped_using_cpu(log, DAY.replace(hour=9), 60, 90_000)  # in use: 90 s in an hour
+    stopped_using_cpu(log, DAY.replace(hour=11), 480, 1_500)  # open all day, idle
+    assert cpu_seconds(log) == Decimal("91.5")
+
+
+def test_a_session_clipped_to_the_range_brings_that_share_of_its_cpu_time(log: EventLog) -> None:
+    # 22:00 on the 17th to 02:00 on the 18th, 40 s of CPU: a half of it in each day.
+    stopped_using_cpu(log, DAY - timedelta(hours=2), 240, 40_000)
+    assert cpu_seconds(log) == Decimal("20.0")
+    assert cpu_seconds(log, DAY - timedelta(days=1), DAY) == Decimal("20.0")
+
+
+def test_a_session_still_running_brings_the_cpu_time_of_its_last_heartbeat(
+    log: EventLog,
+) -> None:
+    session = log.session("d1", "zoom", DAY.replace(hour=10), category="teleconferencing")
+    log.insert("d1", "heartbeat", DAY.replace(hour=10, minute=30), running_sessions=[session],
+               running_cpu_ms=[3_000])  # fmt: skip
+    log.insert("d1", "heartbeat", DAY.replace(hour=11), running_sessions=[session],
+               running_cpu_ms=[7_000])  # fmt: skip
+    assert cpu_seconds(log) == Decimal("7.0")
+
+
+def test_cpu_time_unknown_for_every_session_of_a_row_is_null_not_zero(log: EventLog) -> None:
+    stopped_using_cpu(log, DAY.replace(hour=9), 60, None)  # an agent that does not measure it
+    stopped_using_cpu(log, DAY.replace(hour=9), 60, 0, app="teams")
+    stopped_using_cpu(log, DAY.replace(hour=11), 60, None, app="teams")
+    rows = run_usage(log).rows
+    assert {row[3]: row[COLUMNS.index("cpu_seconds")] for row in rows} == {
+        "zoom": None,
+        "teams": Decimal("0.0"),  # the one session that says
+    }
 
 
 def test_a_missing_parameter_is_refused_by_name(log: EventLog) -> None:

@@ -82,7 +82,12 @@ def started(device: str, session: str, at: datetime, app: str = "slack") -> dict
 
 
 def stopped(
-    device: str, session: str, at: datetime, minutes: float, reason: str = "exited"
+    device: str,
+    session: str,
+    at: datetime,
+    minutes: float,
+    reason: str = "exited",
+    cpu_ms: int | None = None,
 ) -> dict[str, Any]:
     return {
         "device_id": device,
@@ -91,17 +96,26 @@ def stopped(
         "occurred_at": at,
         "duration_ms": round(minutes * 60_000),
         "stop_reason": reason,
+        "cpu_ms": cpu_ms,
     }
 
 
 def heartbeat(
-    device: str, at: datetime, running: list[str], *, version: str = "0.1.0", dropped: int = 0
+    device: str,
+    at: datetime,
+    running: list[str],
+    *,
+    version: str = "0.1.0",
+    dropped: int = 0,
+    cpu_ms: list[int | None] | None = None,
 ) -> dict[str, Any]:
+    """`cpu_ms`, if given, is each running session's CPU time so far, in the same order."""
     return {
         "device_id": device,
         "kind": "heartbeat",
         "occurred_at": at,
         "running_sessions": running,
+        "running_cpu_ms": cpu_ms,
         "agent_version": version,
         "catalog_version": "2026.11",
         "events_dropped": dropped,
@@ -228,6 +242,44 @@ def test_folding_a_range_again_changes_nothing(con: duckdb.DuckDBPyConnection) -
     assert before[0][6:8] == (60_000, "exited")  # the shorter of two stops, as sessions.sql
 
 
+def cpu(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    return con.execute(
+        "SELECT session_id::VARCHAR, cpu_ms FROM sessions ORDER BY device_id, session_id"
+    ).fetchall()
+
+
+def test_cpu_time_is_the_largest_a_heartbeat_reported_until_the_stop_says_the_total(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    events = Events(con)
+    events.append([started("d1", S1, T0), started("d1", S2, T0)])
+    folded = refresh_derived(con, NOTHING_FOLDED)
+    assert cpu(con) == [(S1, None), (S2, None)]  # nothing reported yet
+    events.append([heartbeat("d1", T0 + timedelta(minutes=1), [S1, S2], cpu_ms=[400, 7])])
+    events.append([heartbeat("d1", T0 + timedelta(minutes=2), [S2, S1], cpu_ms=[9, 900])])
+    folded = refresh_derived(con, folded.last_rowid)
+    assert cpu(con) == [(S1, 900), (S2, 9)]  # each session its own entry of the list
+    # A heartbeat of an earlier minute, stored late (a seq gap filled), has a smaller total.
+    events.append([heartbeat("d1", T0 + timedelta(seconds=30), [S1], cpu_ms=[100])])
+    folded = refresh_derived(con, folded.last_rowid)
+    assert cpu(con) == [(S1, 900), (S2, 9)]
+    events.append([stopped("d1", S1, T0 + timedelta(minutes=3), minutes=3, cpu_ms=1_250)])
+    folded = refresh_derived(con, folded.last_rowid)
+    events.append([heartbeat("d1", T0 + timedelta(minutes=4), [S1], cpu_ms=[5_000])])  # stale
+    refresh_derived(con, folded.last_rowid)
+    assert cpu(con) == [(S1, 1_250), (S2, 9)]  # the stop's total stands
+
+
+def test_cpu_time_from_an_agent_that_does_not_measure_it_stays_unknown(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    events = Events(con)
+    events.append([started("d1", S1, T0), heartbeat("d1", T0 + timedelta(minutes=1), [S1])])
+    events.append([started("d1", S2, T0), stopped("d1", S2, T0, minutes=1)])
+    refresh_derived(con, NOTHING_FOLDED)
+    assert cpu(con) == [(S1, None), (S2, None)]  # NULL, never a false 0
+
+
 def test_device_health_keeps_each_devices_latest_state(con: duckdb.DuckDBPyConnection) -> None:
     events = Events(con)
     beat = T0 + timedelta(minutes=1)
@@ -276,8 +328,10 @@ SESSIONS = (S1, S2, S3)
 @st.composite
 def event_logs(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
     """Starts (at most one per session), stops (distinct durations: sessions.sql breaks a tie
-    arbitrarily) and heartbeats, shuffled and cut into batches."""
+    arbitrarily) and heartbeats, with CPU times or none (an older agent), shuffled and cut into
+    batches."""
     minute = st.integers(0, 120).map(lambda m: T0 + timedelta(minutes=m))
+    cpu_ms = st.none() | st.integers(0, 10_000)
     rows: list[dict[str, Any]] = []
     for device in DEVICES:
         for session in SESSIONS:
@@ -285,10 +339,14 @@ def event_logs(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
                 rows.append(started(device, session, draw(minute)))
             if draw(st.booleans()):  # half the sessions end by heartbeats or not at all
                 durations = draw(st.lists(st.integers(0, 90), min_size=1, max_size=2, unique=True))
-                rows += [stopped(device, session, draw(minute), minutes) for minutes in durations]
+                rows += [
+                    stopped(device, session, draw(minute), minutes, cpu_ms=draw(cpu_ms))
+                    for minutes in durations
+                ]
         for _ in range(draw(st.integers(0, 5))):
             running = draw(st.lists(st.sampled_from(SESSIONS), min_size=1, max_size=3, unique=True))
-            rows.append(heartbeat(device, draw(minute), running))
+            cpu = draw(st.none() | st.lists(cpu_ms, min_size=len(running), max_size=len(running)))
+            rows.append(heartbeat(device, draw(minute), running, cpu_ms=cpu))
     order = draw(st.permutations(rows))
     cuts = draw(st.lists(st.booleans(), min_size=len(order), max_size=len(order)))
     batches: list[list[dict[str, Any]]] = [[]]
@@ -313,7 +371,7 @@ def test_sessions_folded_in_any_batches_equal_sessions_sql_over_all_events(
             events.append(batch)
             watermark = refresh_derived(con, watermark).last_rowid
         columns = "device_id, session_id, os_user, app_id, category, started_at, ended_at,"
-        columns += " end_reason"
+        columns += " end_reason, cpu_ms"
         folded = con.execute(
             f"SELECT {columns} FROM sessions WHERE started_at IS NOT NULL ORDER BY ALL"
         ).fetchall()

@@ -172,6 +172,7 @@ class AppStopped(_message.Message):
     OS_USER_FIELD_NUMBER: _builtins.int
     DURATION_MS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    CPU_MS_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     app_id: _builtins.str
     category: Global___Category.ValueType
@@ -179,6 +180,11 @@ class AppStopped(_message.Message):
     duration_ms: _builtins.int
     """Monotonic-clock duration, immune to wall-clock jumps during the session."""
     reason: Global___AppStopped.Reason.ValueType
+    cpu_ms: _builtins.int
+    """CPU time (user + system) the session's processes used during it: near 0 for an app left
+    open in the background, more for one in use. Absent from agents that do not measure it,
+    which is not the same as 0.
+    """
     def __init__(
         self,
         *,
@@ -188,12 +194,15 @@ class AppStopped(_message.Message):
         os_user: _builtins.str = ...,
         duration_ms: _builtins.int = ...,
         reason: Global___AppStopped.Reason.ValueType = ...,
+        cpu_ms: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms", "cpu_ms", b"cpu_ms"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["app_id", b"app_id", "category", b"category", "duration_ms", b"duration_ms", "os_user", b"os_user", "reason", b"reason", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms", "app_id", b"app_id", "category", b"category", "cpu_ms", b"cpu_ms", "duration_ms", b"duration_ms", "os_user", b"os_user", "reason", b"reason", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__cpu_ms: _TypeAlias = _typing.Literal["cpu_ms"]  # noqa: Y015
+    _WhichOneofArgType__cpu_ms: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cpu_ms) -> _WhichOneofReturnType__cpu_ms | None: ...
 
 Global___AppStopped: _TypeAlias = AppStopped  # noqa: Y015
 
@@ -208,11 +217,14 @@ class RunningApp(_message.Message):
     CATEGORY_FIELD_NUMBER: _builtins.int
     OS_USER_FIELD_NUMBER: _builtins.int
     PROCESS_COUNT_FIELD_NUMBER: _builtins.int
+    CPU_MS_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     app_id: _builtins.str
     category: Global___Category.ValueType
     os_user: _builtins.str
     process_count: _builtins.int
+    cpu_ms: _builtins.int
+    """CPU time the session's processes used so far (as AppStopped.cpu_ms)."""
     def __init__(
         self,
         *,
@@ -221,12 +233,15 @@ class RunningApp(_message.Message):
         category: Global___Category.ValueType = ...,
         os_user: _builtins.str = ...,
         process_count: _builtins.int = ...,
+        cpu_ms: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms", "cpu_ms", b"cpu_ms"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["app_id", b"app_id", "category", b"category", "os_user", b"os_user", "process_count", b"process_count", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms", "app_id", b"app_id", "category", b"category", "cpu_ms", b"cpu_ms", "os_user", b"os_user", "process_count", b"process_count", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__cpu_ms: _TypeAlias = _typing.Literal["cpu_ms"]  # noqa: Y015
+    _WhichOneofArgType__cpu_ms: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cpu_ms) -> _WhichOneofReturnType__cpu_ms | None: ...
 
 Global___RunningApp: _TypeAlias = RunningApp  # noqa: Y015
 
