@@ -20,6 +20,7 @@ def write_atomically(path: Path, data: bytes, *, mode: int) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    os.fchmod(fd, mode)  # the umask (a unit's UMask=0077) narrows os.open's mode; PUBLIC means it
     with os.fdopen(fd, "wb") as out:
         out.write(data)
         out.flush()

@@ -13,7 +13,7 @@ import fnmatch
 import re
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -126,6 +126,17 @@ class Catalog:
             if app.id == app_id:
                 return app
         raise KeyError(f"no app {app_id!r} in catalog {self.version}")
+
+    def only(self, keep: Callable[[App], bool]) -> Catalog:
+        """This catalog limited to the apps `keep` admits, their rules with them: a process of
+        any other app then matches nothing at all (a personal device's privacy profile,
+        DESIGN.md §3). The version stays: it names the file the apps came from."""
+        rules = {
+            os_name: tuple((app, rule) for app, rule in pairs if keep(app))
+            for os_name, pairs in self._rules.items()
+        }
+        apps = tuple(app for app in self.apps if keep(app))
+        return Catalog(self.version, apps, rules, self._browsers)
 
     def matcher_for(self, os_name: str) -> Matcher:
         if os_name not in OSES:

@@ -1,4 +1,5 @@
-"""`commaudit-agent`: run the agent, or show what it would report, for IMS staff on a device.
+"""`commaudit-agent`: run the agent; show its status to the device's user, or what it would
+report now to IMS staff on the device.
 
 argparse, not typer: the agent's dependency set stays minimal (it runs on every device and
 must cost almost nothing, memory included).
@@ -17,11 +18,21 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from agent.catalog import CatalogError, current_os, load_catalog
-from agent.config import AgentConfig, ConfigError, load_config, load_effective
+from agent import status
+from agent.catalog import Catalog, CatalogError, current_os, load_catalog
+from agent.config import AgentConfig, ConfigError, ConfigSource, load_config, load_effective
 from agent.daemon import open_agent
 from agent.enrollment import EnrollmentError, enroll, load_enrollment
+from agent.privacy_profile import Profile, ProfileError
 from agent.scan import Scanner
+from agent.status_file import (
+    DeviceFacts,
+    StatusFile,
+    StatusSnapshot,
+    StatusUnreadable,
+    read_device,
+    read_status,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,10 +63,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     enroll.add_argument("--config", type=Path, help="TOML file with agent settings")
     enroll.add_argument("--state-dir", type=Path, help="directory of the enrollment and spool")
-    scan = commands.add_parser("scan", help="print what the agent would report now; sends nothing")
+    scan = commands.add_parser(
+        "scan",
+        help="print what the agent would report now, under this device's privacy profile;"
+        " sends nothing",
+    )
     scan.add_argument("--once", action="store_true", required=True, help="one scan, then exit")
     scan.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     scan.add_argument("--catalog", type=Path, help="catalog file (default: the packaged one)")
+    status_command = commands.add_parser(
+        "status",
+        help="enrollment, collector, spool, what this device reports and the last events sent;"
+        " any user may run it",
+    )
+    status_command.add_argument("--json", action="store_true", help="one JSON object")
+    status_command.add_argument(
+        "--collector", help="collector HOST:PORT, if moved since enrollment"
+    )
+    for command in (scan, status_command):
+        command.add_argument("--config", type=Path, help="TOML file with agent settings")
+        command.add_argument("--state-dir", type=Path, help="directory of the enrollment and spool")
     return parser
 
 
@@ -63,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "scan":
-            return scan_once(args.catalog, as_json=args.json)
+            return scan_once(args)
+        if args.command == "status":
+            return show_status(args)
         if args.command == "enroll":
             return enroll_device(args)
         if args.command == "check-config":
@@ -72,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CatalogError) as error:
         print(f"commaudit-agent: {error}", file=sys.stderr)
         return 2
-    except EnrollmentError as error:
+    except (EnrollmentError, StatusUnreadable, ProfileError) as error:
         print(f"commaudit-agent: {error}", file=sys.stderr)
         return 1
 
@@ -95,13 +124,34 @@ def enroll_device(args: argparse.Namespace) -> int:
         f"commaudit-agent: enrolled as {enrollment.device_id} ({enrollment.org},"
         f" {enrollment.ownership} device{employee}); credential in {config.state_dir}"
     )
+    # So that `commaudit-agent status` tells the device's users at once what is collected.
+    device = DeviceFacts.of(enrollment, config.collector)
+    StatusFile(config.state_dir, device, config.heartbeat_interval_s).write(None, "enrolled", "")
     return 0
 
 
-def scan_once(catalog_path: Path | None, *, as_json: bool) -> int:
-    """What the agent would report right now: app, category, OS user, process count."""
-    catalog = load_catalog(catalog_path)
-    running = Scanner(catalog.matcher_for(current_os())).scan()
+def show_status(args: argparse.Namespace) -> int:
+    """Exit 0 when enrolled and the collector takes Reports, 1 otherwise."""
+    overrides = {"state_dir": args.state_dir, "collector": args.collector}
+    config = load_config(args.config, os.environ, overrides)
+    found = status.gather(config.state_dir, load_catalog(config.catalog), config.collector)
+    if args.json:
+        print(json.dumps(status.as_json(found), indent=2))
+    else:
+        print(status.render(found))
+    return 0 if found.healthy else 1
+
+
+def scan_once(args: argparse.Namespace) -> int:
+    """What the agent would report right now: app, category, OS user, process count, under
+    the device's privacy profile when it is enrolled (all catalog apps otherwise)."""
+    overrides = {"state_dir": args.state_dir, "catalog": args.catalog}
+    config = load_config(args.config, os.environ, overrides)
+    catalog = load_catalog(config.catalog)
+    device = read_device(config.state_dir, _status_if_readable(config.state_dir))
+    profile = Profile.for_ownership(device.ownership) if device else None
+    tracked = profile.catalog(catalog) if profile else catalog
+    running = Scanner(tracked.matcher_for(current_os())).scan()
     rows = [
         {
             "app_id": app.id,
@@ -112,19 +162,33 @@ def scan_once(catalog_path: Path | None, *, as_json: bool) -> int:
         }
         for (_, user), (app, n) in sorted(running.items())
     ]
-    if as_json:
+    # JSON lines stay one app each; the profile goes to stderr, for the person reading.
+    print(_profile_line(device, tracked, catalog), file=sys.stderr if args.json else sys.stdout)
+    if args.json:
         for row in rows:
             print(json.dumps(row))
     elif not rows:
-        print(
-            f"no catalog app is running ({len(catalog.apps)} apps known, catalog {catalog.version})"
-        )
+        print("no app this profile reports is running")
     else:
         for row in rows:
             print(
                 f"{row['app_id']:<20} {row['category']:<18} {row['os_user']:<16} {row['processes']}"
             )
     return 0
+
+
+def _status_if_readable(state_dir: Path) -> StatusSnapshot | None:
+    try:
+        return read_status(state_dir)
+    except StatusUnreadable:
+        return None
+
+
+def _profile_line(device: DeviceFacts | None, tracked: Catalog, catalog: Catalog) -> str:
+    apps = f"{len(tracked.apps)} of {len(catalog.apps)} apps of catalog {catalog.version}"
+    if device is None:
+        return f"not enrolled: every catalog app ({apps})"
+    return f"device {device.device_id}: {device.ownership} profile ({apps})"
 
 
 def run_agent(args: argparse.Namespace) -> int:
@@ -138,7 +202,8 @@ def run_agent(args: argparse.Namespace) -> int:
             "heartbeat_interval_s",
         )
     }
-    config: AgentConfig = load_config(args.config, os.environ, overrides)
+    source = ConfigSource(args.config, dict(os.environ), overrides)
+    config: AgentConfig = source.load()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -146,7 +211,7 @@ def run_agent(args: argparse.Namespace) -> int:
     enrollment = load_enrollment(config.state_dir)
     stop = threading.Event()
     stop_on_signals(stop)  # before open_agent starts any thread (gRPC's included)
-    daemon = open_agent(config, enrollment)
+    daemon = open_agent(config, enrollment, source)  # source: the file is reloaded when saved
     print(
         f"commaudit-agent: device {daemon.device_id} reporting to"
         f" {config.collector or enrollment.collector},"

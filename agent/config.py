@@ -1,7 +1,8 @@
 """The agent's settings: declared once, typed, documented, loaded in `main()` (STYLE.md 8).
 
-Precedence: command line > environment (COMMAUDIT_AGENT_<FIELD>) > TOML file > defaults, layered
-by layered_settings.py (the collector's settings are layered the same way). Errors name the
+Precedence: command line > environment (COMMAUDIT_AGENT_<FIELD>) > the agent config IMS pushed
+to the collector (CENTRAL_SETTINGS only) > TOML file > defaults, layered by layered_settings.py
+(the collector's settings are layered the same way, without the central layer). Errors name the
 source, the key and the reason, because an operator fixes them by hand. The documented example,
 packaging/config/agent.toml, is checked against this class.
 """
@@ -11,25 +12,53 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from agent.layered_settings import ConfigError, Effective, SettingError, gather, settle
+from agent.layered_settings import (
+    ConfigError,
+    Effective,
+    Origin,
+    SettingError,
+    gather,
+    settle,
+)
 
 __all__ = [
+    "CENTRAL_SETTINGS",
     "MIN_SPOOL_BYTES",
     "AgentConfig",
+    "CentralSettings",
     "ConfigError",
+    "ConfigSource",
     "is_loopback",
     "load_config",
     "load_effective",
+    "parse_central_config",
     "split_address",
 ]
 
 MIN_SPOOL_BYTES = 64 * 1024
 ENV_PREFIX = "COMMAUDIT_AGENT_"
+_BOOLEANS = dict.fromkeys(("1", "true", "yes", "on"), True) | dict.fromkeys(
+    ("0", "false", "no", "off"), False
+)
+CENTRAL_SETTINGS = (
+    "scan_interval_s",
+    "heartbeat_interval_s",
+    "batch_max_events",
+    "batch_max_delay_s",
+    "spool_max_bytes",
+    "flush_timeout_s",
+)
+"""What an agent config pushed to the collector may set: fleet-wide tuning that a running agent
+takes at once (agent/hot_reload.py LIVE_SETTINGS). Never the collector address, the state
+directory, the catalog file, the watched directories or the poll interval: those are the device's
+own, and one wrong push of them could cut a whole fleet off from the collector that would have to
+send the fix."""
 FLAG_NAMES = {"scan_interval_s": "--scan-interval", "heartbeat_interval_s": "--heartbeat-interval"}
 """Options of `commaudit-agent run` not named after their setting."""
 
@@ -56,6 +85,18 @@ class AgentConfig:
     drop recorded. 64 MiB holds about a week of a busy device's events offline."""
     flush_timeout_s: float = 5.0
     """At stop, how long to keep trying to deliver what is spooled."""
+    install_dirs: tuple[str, ...] = ()
+    """Directories searched and watched for installed catalog apps; globs such as
+    /home/*/.local/share/applications reach every user's. Empty: this OS's usual places
+    (agent/installs.py `default_install_dirs`)."""
+    watch: bool = True
+    """Follow changes as they happen: reload the config and catalog files when they are saved,
+    and report apps installed or removed. False: read them at start only (the install inventory
+    is still taken at each start)."""
+    config_poll_interval_s: float = 300.0
+    """Seconds between asking the collector for a newer agent config and catalog (jittered, so
+    a fleet does not ask in step; also once at start). 0: never ask, and ignore what was given
+    before (agent/central_config.py)."""
 
     def validate(self) -> AgentConfig:
         _check_positive(self, "scan_interval_s", "heartbeat_interval_s", "batch_max_delay_s")
@@ -70,8 +111,16 @@ class AgentConfig:
                 f"{self.spool_max_bytes} is below the minimum {MIN_SPOOL_BYTES}"
                 " (room for a full batch and its drop notice)",
             )
+        if self.config_poll_interval_s < 0:
+            raise SettingError(
+                "config_poll_interval_s",
+                f"must be 0 (never) or more, got {self.config_poll_interval_s}",
+            )
         if self.collector:
             split_address(self.collector)
+        for directory in self.install_dirs:
+            if not os.path.isabs(directory):
+                raise SettingError("install_dirs", f"{directory!r} is not an absolute path")
         return self
 
 
@@ -106,29 +155,98 @@ def is_loopback(host: str) -> bool:
 
 
 def load_config(
-    file: Path | None, environ: Mapping[str, str], overrides: Mapping[str, Any]
+    file: Path | None,
+    environ: Mapping[str, str],
+    overrides: Mapping[str, Any],
+    central: CentralSettings | None = None,
 ) -> AgentConfig:
-    """Defaults < file < environment < command line, then validated."""
-    return load_effective(file, environ, overrides).config
+    """Defaults < file < the collector's agent config < environment < command line, then
+    validated."""
+    return load_effective(file, environ, overrides, central).config
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """Where the running settings came from, kept so that a changed file is read again the same
+    way: the command line and the environment still win over it (agent/hot_reload.py)."""
+
+    file: Path | None
+    environ: Mapping[str, str] = field(default_factory=dict)
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    central: CentralSettings | None = None
+    """The agent config last taken from the collector, if any (agent/central_config.py)."""
+
+    def load(self) -> AgentConfig:
+        return load_config(self.file, self.environ, self.overrides, self.central)
+
+
+@dataclass(frozen=True)
+class CentralSettings:
+    """An agent config IMS pushed to the collector, validated: its version and what it sets."""
+
+    version: str
+    values: Mapping[str, Any]
+    """Converted values, only of CENTRAL_SETTINGS."""
+    source: str
+    """How messages name it: the file name at push, `collector agent config V` on the agent."""
+
+
+def parse_central_config(text: str, source: str) -> CentralSettings:
+    """An agent config (TOML: `version` and some of CENTRAL_SETTINGS), validated as a file's
+    settings are; the collector refuses a push with the same message (ConfigError naming the
+    source and the key)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: not valid TOML: {error}") from None
+    version = data.pop("version", None)
+    if not isinstance(version, str) or not version.strip():
+        raise ConfigError(f"{source}: version: missing or not a non-empty string")
+    known = {f.name for f in fields(AgentConfig)}
+    for key in data:
+        if key not in CENTRAL_SETTINGS:
+            why = "the device's own setting" if key in known else "unknown setting"
+            raise ConfigError(
+                f"{source}: {key}: {why} (an agent config from the collector sets only"
+                f" {', '.join(CENTRAL_SETTINGS)})"
+            )
+    try:
+        values = {key: _convert(key, value) for key, value in data.items()}
+        AgentConfig(**values).validate()
+    except SettingError as error:
+        raise ConfigError(f"{source}: {error}") from None
+    return CentralSettings(version, values, source)
 
 
 def load_effective(
-    file: Path | None, environ: Mapping[str, str], overrides: Mapping[str, Any]
+    file: Path | None,
+    environ: Mapping[str, str],
+    overrides: Mapping[str, Any],
+    central: CentralSettings | None = None,
 ) -> Effective[AgentConfig]:
     """The validated config and where each setting came from (`commaudit-agent check-config`).
 
     overrides: command-line values by setting, None where the option was not given.
+    central: the collector's agent config; it wins over the file and the defaults, because IMS
+    manages the fleet's tuning centrally, and loses to the environment and the command line,
+    which someone set on this one device on purpose.
     """
     keys = [f.name for f in fields(AgentConfig)]
     layers = gather(keys, file, environ, ENV_PREFIX, overrides, FLAG_NAMES)
+    if central is not None:
+        for key, value in central.values.items():
+            if layers.origins.get(key, Origin("default")).source in ("default", "file"):
+                layers.put(key, value, Origin("central", central.source))
     return settle(layers, AgentConfig, _convert)
 
 
 def _convert(key: str, value: Any) -> Any:
     default = getattr(AgentConfig(), key)
+    if key == "install_dirs":
+        return _directories(value)
     try:
         if isinstance(default, bool):
-            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+            return value if isinstance(value, bool) else _BOOLEANS[str(value).lower()]
         if isinstance(default, int):
             return int(value)
         if isinstance(default, float):
@@ -139,5 +257,13 @@ def _convert(key: str, value: Any) -> Any:
                 return None
             return Path(os.path.expanduser(str(value)))
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, KeyError):
         raise SettingError(key, f"{value!r} is not a valid {type(default).__name__}") from None
+
+
+def _directories(value: Any) -> tuple[str, ...]:
+    """A TOML list of paths, or an environment variable's os.pathsep-separated ones."""
+    items = value.split(os.pathsep) if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise SettingError("install_dirs", f"{value!r} is not a list of paths")
+    return tuple(os.path.expanduser(item) for item in items if item)

@@ -6,8 +6,9 @@ keeps it in the state directory:
     enrollment.json   device id, credential (secret), collector address, org, ownership
     collector-ca.pem  the CA given at enrollment; the only authority trusted from then on
 
-Both are written owner-only through a temporary file and a rename, so a crash leaves either the
-old state or the new, and a credential file others can read is refused at start, as SSH does.
+Both are written through a temporary file and a rename, so a crash leaves either the old state
+or the new; the credential owner-only (a credential file others can read is refused at start, as
+SSH does), the CA, a public certificate, readable by all.
 """
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ def enroll(
         ownership=_OWNERSHIP.get(answer.ownership, "employer"),
         employee_id=answer.employee_id,
     )
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # 0711: every user may open status.json and collector-ca.pem by name (`commaudit-agent
+    # status`), none may list the directory; the credential and the spool are owner-only.
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
     if ca_pem is not None:
         write_atomically(state_dir / CA_FILE, ca_pem, mode=PUBLIC)
     body = json.dumps(asdict(enrollment), indent=2).encode()

@@ -166,11 +166,14 @@ def settle(
 
 
 def toml_value(value: Any) -> str:
-    """A value as TOML writes it; an unset path or address is the empty string."""
+    """A value as TOML writes it; an unset path or address is the empty string, a sequence a
+    TOML array."""
     if value is None:
         return '""'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
     return json.dumps(str(value))  # JSON's string escapes are TOML's

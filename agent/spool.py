@@ -14,6 +14,16 @@ Drop rules (DESIGN.md §3, "never lose an event silently"):
 - rejection: an event the collector refuses as invalid is moved to `rejected` (kept on the device
   for inspection) and recorded the same way, so one bad event cannot block the queue forever.
 
+Acknowledged events leave the outbox, but a summary of the last SENT_KEPT of them (kind, app,
+category, time, seq: agent.event_summary) stays in `sent`, written in the ack's own transaction,
+for `commaudit-agent status` to show the device's user what was sent. The table arrived after
+format 1 was fixed; it is created when missing, and an agent that does not know it ignores it,
+so the format stays 1.
+
+The file holds what the device's users did, and its directory is open to them by name (they read
+status.json beside it): it is created owner-only, and a spool found readable by others is made
+owner-only again.
+
 A reset spool (deleted, or restored from an old copy) hands out seqs the collector already has.
 Each spool file has its own random `spool_id`, sent with every Report, so the collector tells a
 reset spool from a retry and answers with the seq to renumber after (`renumber_after`).
@@ -21,17 +31,22 @@ reset spool from a retry and answers with the seq to renumber after (`renumber_a
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Literal
 
+from agent.event_summary import EventSummary, summarize
 from commaudit.v1 import events_pb2
 
 FORMAT_VERSION = 1
+SENT_KEPT = 20
+"""Summaries of acknowledged events kept for `commaudit-agent status`."""
+OWNER_ONLY = 0o600
 NOTICE_RESERVE_BYTES = 1024
 """Kept free under the bound for the drop notice that records an overflow."""
 MIN_MAX_BYTES = 4 * NOTICE_RESERVE_BYTES
@@ -61,6 +76,11 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS rejected (
     seq INTEGER PRIMARY KEY, body BLOB NOT NULL, reason TEXT NOT NULL, rejected_at REAL NOT NULL
 );
+-- The last SENT_KEPT events acknowledged, oldest first by id (seqs restart after a reset).
+CREATE TABLE IF NOT EXISTS sent (
+    id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL, app_id TEXT NOT NULL,
+    category TEXT NOT NULL, occurred_at_ms INTEGER NOT NULL, detail TEXT NOT NULL
+);
 """
 
 
@@ -81,6 +101,7 @@ class Spool:
         self._loss_notice = loss_notice
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
+        _make_owner_only(path)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL, not NORMAL: in WAL mode NORMAL survives a killed process but may lose the last
@@ -209,7 +230,8 @@ class Spool:
         return [events_pb2.Event.FromString(body) for (body,) in rows]
 
     def ack(self, acked_seq: int) -> int:
-        """Forget every event with seq <= acked_seq (the collector stored it); returns how many."""
+        """Forget every event with seq <= acked_seq (the collector stored it); returns how many.
+        The newest of them are summarised in `sent` in the same transaction."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -217,6 +239,7 @@ class Spool:
                     "SELECT coalesce(sum(length(body)), 0) FROM outbox WHERE seq <= ?",
                     (acked_seq,),
                 ).fetchone()
+                self._remember_sent(acked_seq)
                 deleted = self._db.execute(
                     "DELETE FROM outbox WHERE seq <= ?", (acked_seq,)
                 ).rowcount
@@ -226,6 +249,35 @@ class Spool:
                 raise
             self._bytes -= int(size)
             return deleted
+
+    def _remember_sent(self, acked_seq: int) -> None:
+        """Summarise the newest acknowledged events into `sent` and keep only SENT_KEPT rows.
+        At most SENT_KEPT bodies are parsed, however large the ack."""
+        bodies = self._db.execute(
+            "SELECT body FROM outbox WHERE seq <= ? ORDER BY seq DESC LIMIT ?",
+            (acked_seq, SENT_KEPT),
+        ).fetchall()
+        for (body,) in reversed(bodies):
+            summary = summarize(events_pb2.Event.FromString(body))
+            self._db.execute(
+                "INSERT INTO sent (seq, kind, app_id, category, occurred_at_ms, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                astuple(summary),
+            )
+        self._db.execute(
+            "DELETE FROM sent WHERE id NOT IN (SELECT id FROM sent ORDER BY id DESC LIMIT ?)",
+            (SENT_KEPT,),
+        )
+
+    def recently_sent(self, limit: int = SENT_KEPT) -> list[EventSummary]:
+        """Summaries of the last events the collector acknowledged, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, kind, app_id, category, occurred_at_ms, detail FROM sent"
+                " ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [EventSummary(*row) for row in rows]
 
     def set_aside(self, seqs: Sequence[int], reason: str, now: float) -> None:
         """Move events the collector refused to `rejected` and record the loss (drop rule 2)."""
@@ -273,3 +325,21 @@ class Spool:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _make_owner_only(path: Path) -> None:
+    """Create the spool owner-only (SQLite gives its -wal and -shm files the same mode), or
+    take away what others may do with one made by an earlier version or another umask."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
+        return
+    except FileExistsError:
+        pass
+    if os.name != "posix":  # other systems' permissions are not mode bits
+        return
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(OWNER_ONLY)
+        except FileNotFoundError:
+            continue

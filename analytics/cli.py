@@ -4,9 +4,9 @@ writes every call to its audit log (§4.1: reviewed by appropriate staff only).
 
 Groups: `report` (policy reports over the published lake), `lake` (how to attach it yourself),
 `import` and `org` (organisation data), `restriction` (§4.4), `enroll-token`, `device`,
-`operator`, `audit`. Every input error ends with one precise line on stderr and exit status 2,
-the status a shell script can tell from a report that ran and found nothing; a refusal by the
-collector exits 1.
+`operator`, `audit`, `catalog` and `agent-config` (what the collector serves agents). Every
+input error ends with one precise line on stderr and exit status 2, the status a shell script
+can tell from a report that ran and found nothing; a refusal by the collector exits 1.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import typer
 
+from admin.catalog_cli import agent_config_app, catalog_app
 from admin.commands import device_app, enroll_token_app
 from admin.connection import load_connection
 from admin.operators_cli import audit_app, operator_app
@@ -56,6 +57,8 @@ app.add_typer(device_app, name="device")
 app.add_typer(operator_app, name="operator")
 app.add_typer(audit_app, name="audit")
 app.add_typer(summaries_app, name="summaries")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(agent_config_app, name="agent-config")
 
 DEFAULT_DAYS = 7
 REPORT_TIMEOUT_S = 300.0

@@ -1,5 +1,6 @@
 """AdminService: what operators do through `commaudit` (enrollment tokens, devices, operators,
-organisation data, restrictions, reports, the audit log).
+organisation data, restrictions, reports, the audit log, the catalog and agent config served
+to agents).
 
 Every call is authenticated by an operator credential, checked against the role the call needs,
 and written to `audit_log` with its outcome (DESIGN.md §4; policy §4.1: use is reviewed by
@@ -22,6 +23,14 @@ import grpc
 
 from analytics.report_files import load_report
 from collector.audit import AuditRecord, list_audit
+from collector.central_config import (
+    CentralFileError,
+    CentralFileRecord,
+    CheckedFile,
+    check_file,
+    list_files,
+    store_file,
+)
 from collector.credentials import OPERATOR_PREFIX, Unauthenticated, digest, parse
 from collector.enrollment import (
     DeviceRecord,
@@ -73,7 +82,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _OWNERSHIP_NAME = {value: name for name, value in OWNERSHIP.items()}
 # Refusals a call's own input causes: INVALID_ARGUMENT, or NOT_FOUND for an unknown id.
-_REFUSALS = (EnrollmentError, RestrictionError, OrgPolicyError, LedgerError)
+_REFUSALS = (EnrollmentError, RestrictionError, OrgPolicyError, LedgerError, CentralFileError)
 _NOT_FOUND = (UnknownDevice, UnknownRestriction, UnknownAttempt)
 ORGS = ("city", "library")
 REPORT_FORMATS = ("table", "csv", "json", "parquet")
@@ -514,6 +523,47 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
             self._writer.transaction, summary_attempts, week_start.date()
         )
         return admin_service_pb2.ListSummariesResponse(attempts=[_attempt(a) for a in found])
+
+    async def PushCentralFile(
+        self, request: admin_service_pb2.PushCentralFileRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.CentralFile:
+        """Validated by the agent's own validator before anything is stored or served."""
+        action = "push_central_file"
+        operator = await self._operator(context, action, ("admin",))
+        target = f"{request.kind}:{request.file_name}"
+        try:
+            checked: CheckedFile = await asyncio.to_thread(
+                check_file, request.kind, request.file_name, request.content
+            )
+        except CentralFileError as exc:
+            await self._audit(operator, action, target, f"refused: {exc}"[:1000], "")
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        record: CentralFileRecord = await self._audited(
+            context,
+            operator,
+            action,
+            target,
+            store_file,
+            detail=_json({"version": checked.version, "sha256": checked.sha256}),
+            checked=checked,
+            pushed_by=operator.operator_id,
+            now_ms=self._clock(),
+        )
+        log.info("%s %s pushed by %s", record.kind, record.version, operator.operator_id)
+        return admin_service_pb2.CentralFile(**vars(record))
+
+    async def ListCentralFiles(
+        self,
+        request: admin_service_pb2.ListCentralFilesRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> admin_service_pb2.ListCentralFilesResponse:
+        operator = await self._operator(context, "list_central_files", ("admin", "analyst"))
+        records: list[CentralFileRecord] = await self._audited(
+            context, operator, "list_central_files", request.kind, list_files, kind=request.kind
+        )
+        return admin_service_pb2.ListCentralFilesResponse(
+            files=[admin_service_pb2.CentralFile(**vars(record)) for record in records]
+        )
 
     async def _week_start(
         self, context: grpc.aio.ServicerContext, operator: Operator, action: str, ms: int

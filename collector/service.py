@@ -30,6 +30,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from collector.admission import Admission
+from collector.central_config import ServedFiles
 from collector.credentials import Unauthenticated
 from collector.enrollment import DeviceGrant, redeem_token
 from collector.identity import DeviceKeys
@@ -52,6 +53,7 @@ OWNERSHIP = {
 MAX_TOKEN_CHARS = 256
 MAX_HOSTNAME_CHARS = 253  # DNS
 MAX_OS_CHARS = 32
+MAX_VERSION_CHARS = 64
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,8 @@ def now_ms() -> int:
 
 
 class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
-    """Enroll makes a device; Report answers only after the commit; GetConfig comes later."""
+    """Enroll makes a device; Report answers only after the commit; GetConfig serves the newest
+    catalog and agent config IMS pushed (collector/central_config.py)."""
 
     def __init__(
         self,
@@ -87,6 +90,7 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
         self._limits = limits or Limits()
         self._clock = clock
         self._admission = admission
+        self._served = ServedFiles(writer)
 
     async def Report(
         self,
@@ -184,7 +188,32 @@ class AgentService(agent_service_pb2_grpc.AgentServiceServicer):
     async def GetConfig(
         self, request: agent_service_pb2.GetConfigRequest, context: grpc.aio.ServicerContext
     ) -> agent_service_pb2.GetConfigResponse:
-        await abort(context, grpc.StatusCode.UNIMPLEMENTED, "GetConfig arrives with central config")
+        """The device authenticates as for Report; a file is sent only when it is newer than
+        the version the request names, so an unchanged poll is answered with two versions."""
+        try:
+            device_id = self._device_keys.authenticate(context.invocation_metadata())
+        except Unauthenticated as exc:
+            log.info("config request from %s refused: %s", context.peer(), exc)
+            await abort(context, grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        for name, value in (
+            ("config_version", request.config_version),
+            ("catalog_version", request.catalog_version),
+        ):
+            if len(value) > MAX_VERSION_CHARS:
+                await abort(
+                    context,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"{name}: {len(value)} characters, at most {MAX_VERSION_CHARS} allowed",
+                )
+        answer = await self._served.answer(request.config_version, request.catalog_version)
+        if answer.config_toml or answer.catalog_toml:
+            log.info(
+                "device %s sent agent config %s, catalog %s",
+                device_id,
+                answer.config_version if answer.config_toml else "-",
+                answer.catalog_version if answer.catalog_toml else "-",
+            )
+        return agent_service_pb2.GetConfigResponse(**vars(answer))
 
 
 def rpc_handlers(service: AgentService) -> grpc.GenericRpcHandler:

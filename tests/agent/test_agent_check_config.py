@@ -54,8 +54,11 @@ def test_check_config_prints_each_setting_with_its_source(tmp_path: Path) -> Non
         "batch_max_delay_s": ("1.0", "default"),
         "spool_max_bytes": ("1048576", "env COMMAUDIT_AGENT_SPOOL_MAX_BYTES"),
         "flush_timeout_s": ("5.0", "default"),
+        "install_dirs": ("[]", "default"),
+        "watch": ("true", "default"),
+        "config_poll_interval_s": ("300.0", "default"),
     }
-    assert len(result.stdout.splitlines()) == 9
+    assert len(result.stdout.splitlines()) == 12
 
 
 @pytest.mark.parametrize(

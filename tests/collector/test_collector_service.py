@@ -138,13 +138,12 @@ def test_an_event_naming_another_device_is_permission_denied(collector: RunningC
     assert "commaudit-rejected-seq" not in trailers(error)
 
 
-def test_get_config_is_not_implemented_yet(collector: RunningCollector) -> None:
+def test_get_config_without_device_identity_is_unauthenticated(
+    collector: RunningCollector,
+) -> None:
     with pytest.raises(grpc.RpcError) as config:
         collector.stub.GetConfig(agent_service_pb2.GetConfigRequest(), timeout=10)
-    assert (config.value.code(), config.value.details()) == (
-        Code.UNIMPLEMENTED,
-        "GetConfig arrives with central config",
-    )
+    assert config.value.code() == Code.UNAUTHENTICATED
 
 
 def test_a_reset_spool_is_told_to_renumber_and_nothing_of_it_is_stored_across_restarts(

@@ -82,7 +82,7 @@ def test_agent_installs_a_working_venv_offline_and_purge_leaves_nothing(
     assert "enroll" in help_text
     assert not venv_has(root, "duckdb")  # a device gets no database code
     state = root / "var/lib/commaudit-agent"
-    assert oct(state.stat().st_mode & 0o777) == "0o700"
+    assert oct(state.stat().st_mode & 0o777) == "0o711"  # status.json readable by name
     assert "commaudit" not in (root / "etc/passwd").read_text()  # the agent runs as root
 
     dpkg(root, "--purge", "commaudit-agent")

@@ -41,7 +41,7 @@ if [ "$PACKAGE" = commaudit-collector ]; then
     install -d -m 0755 "$ROOT/etc/commaudit"
 else
     # The agent's enrollment credential and spool: root's alone.
-    install -d -m 0700 "$ROOT/var/lib/commaudit-agent"
+    install -d -m 0711 "$ROOT/var/lib/commaudit-agent"
     install -d -m 0755 "$ROOT/etc/commaudit"
 fi
 

@@ -1144,3 +1144,116 @@ class ListSummariesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListSummariesResponse: _TypeAlias = ListSummariesResponse  # noqa: Y015
+
+@_typing.final
+class PushCentralFileRequest(_message.Message):
+    """---------------------------------------------------------------- central catalog and config"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """catalog | agent_config"""
+    file_name: _builtins.str
+    """As the operator named it; errors cite it."""
+    content: _builtins.bytes
+    """The TOML file's bytes (UTF-8)."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        file_name: _builtins.str = ...,
+        content: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "file_name", b"file_name", "kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PushCentralFileRequest: _TypeAlias = PushCentralFileRequest  # noqa: Y015
+
+@_typing.final
+class CentralFile(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    PUSHED_AT_MS_FIELD_NUMBER: _builtins.int
+    PUSHED_BY_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    version: _builtins.str
+    """The file's own `version`."""
+    file_name: _builtins.str
+    sha256: _builtins.str
+    """Hex SHA-256 of the content."""
+    size_bytes: _builtins.int
+    pushed_at_ms: _builtins.int
+    pushed_by: _builtins.str
+    summary: _builtins.str
+    """Catalogs: "161 apps"; agent configs: the settings it sets."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        version: _builtins.str = ...,
+        file_name: _builtins.str = ...,
+        sha256: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        pushed_at_ms: _builtins.int = ...,
+        pushed_by: _builtins.str = ...,
+        summary: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file_name", b"file_name", "kind", b"kind", "pushed_at_ms", b"pushed_at_ms", "pushed_by", b"pushed_by", "sha256", b"sha256", "size_bytes", b"size_bytes", "summary", b"summary", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CentralFile: _TypeAlias = CentralFile  # noqa: Y015
+
+@_typing.final
+class ListCentralFilesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """catalog | agent_config"""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCentralFilesRequest: _TypeAlias = ListCentralFilesRequest  # noqa: Y015
+
+@_typing.final
+class ListCentralFilesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___CentralFile]: ...
+    def __init__(
+        self,
+        *,
+        files: _abc.Iterable[Global___CentralFile] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCentralFilesResponse: _TypeAlias = ListCentralFilesResponse  # noqa: Y015

@@ -114,6 +114,16 @@ class AdminServiceStub:
                 request_serializer=commaudit_dot_v1_dot_admin__service__pb2.ListSummariesRequest.SerializeToString,
                 response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ListSummariesResponse.FromString,
                 _registered_method=True)
+        self.PushCentralFile = channel.unary_unary(
+                '/commaudit.v1.AdminService/PushCentralFile',
+                request_serializer=commaudit_dot_v1_dot_admin__service__pb2.PushCentralFileRequest.SerializeToString,
+                response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.CentralFile.FromString,
+                _registered_method=True)
+        self.ListCentralFiles = channel.unary_unary(
+                '/commaudit.v1.AdminService/ListCentralFiles',
+                request_serializer=commaudit_dot_v1_dot_admin__service__pb2.ListCentralFilesRequest.SerializeToString,
+                response_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ListCentralFilesResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -228,6 +238,22 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PushCentralFile(self, request, context):
+        """Publishes a catalog or an agent config to every agent (admin only): refused with
+        INVALID_ARGUMENT unless the agent's own validator takes it and its version is newer than
+        the one served.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCentralFiles(self, request, context):
+        """The catalogs or agent configs pushed, newest (the one served) first (admin, analyst).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -310,6 +336,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListSummaries,
                     request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ListSummariesRequest.FromString,
                     response_serializer=commaudit_dot_v1_dot_admin__service__pb2.ListSummariesResponse.SerializeToString,
+            ),
+            'PushCentralFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.PushCentralFile,
+                    request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.PushCentralFileRequest.FromString,
+                    response_serializer=commaudit_dot_v1_dot_admin__service__pb2.CentralFile.SerializeToString,
+            ),
+            'ListCentralFiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCentralFiles,
+                    request_deserializer=commaudit_dot_v1_dot_admin__service__pb2.ListCentralFilesRequest.FromString,
+                    response_serializer=commaudit_dot_v1_dot_admin__service__pb2.ListCentralFilesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -744,6 +780,60 @@ class AdminService:
             '/commaudit.v1.AdminService/ListSummaries',
             commaudit_dot_v1_dot_admin__service__pb2.ListSummariesRequest.SerializeToString,
             commaudit_dot_v1_dot_admin__service__pb2.ListSummariesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushCentralFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/commaudit.v1.AdminService/PushCentralFile',
+            commaudit_dot_v1_dot_admin__service__pb2.PushCentralFileRequest.SerializeToString,
+            commaudit_dot_v1_dot_admin__service__pb2.CentralFile.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCentralFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/commaudit.v1.AdminService/ListCentralFiles',
+            commaudit_dot_v1_dot_admin__service__pb2.ListCentralFilesRequest.SerializeToString,
+            commaudit_dot_v1_dot_admin__service__pb2.ListCentralFilesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,6 +65,13 @@ class AdminServiceStub:
     """
     RecordSummary: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.RecordSummaryRequest, _admin_service_pb2.SummaryAttempt]
     ListSummaries: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListSummariesRequest, _admin_service_pb2.ListSummariesResponse]
+    PushCentralFile: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.PushCentralFileRequest, _admin_service_pb2.CentralFile]
+    """Publishes a catalog or an agent config to every agent (admin only): refused with
+    INVALID_ARGUMENT unless the agent's own validator takes it and its version is newer than
+    the one served.
+    """
+    ListCentralFiles: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListCentralFilesRequest, _admin_service_pb2.ListCentralFilesResponse]
+    """The catalogs or agent configs pushed, newest (the one served) first (admin, analyst)."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -100,6 +107,13 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """
     RecordSummary: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.RecordSummaryRequest, _admin_service_pb2.SummaryAttempt]  # type: ignore[assignment]
     ListSummaries: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListSummariesRequest, _admin_service_pb2.ListSummariesResponse]  # type: ignore[assignment]
+    PushCentralFile: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.PushCentralFileRequest, _admin_service_pb2.CentralFile]  # type: ignore[assignment]
+    """Publishes a catalog or an agent config to every agent (admin only): refused with
+    INVALID_ARGUMENT unless the agent's own validator takes it and its version is newer than
+    the one served.
+    """
+    ListCentralFiles: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListCentralFilesRequest, _admin_service_pb2.ListCentralFilesResponse]  # type: ignore[assignment]
+    """The catalogs or agent configs pushed, newest (the one served) first (admin, analyst)."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -228,5 +242,24 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_service_pb2.ListSummariesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.ListSummariesResponse, _abc.Awaitable[_admin_service_pb2.ListSummariesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def PushCentralFile(
+        self,
+        request: _admin_service_pb2.PushCentralFileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.CentralFile, _abc.Awaitable[_admin_service_pb2.CentralFile]]:
+        """Publishes a catalog or an agent config to every agent (admin only): refused with
+        INVALID_ARGUMENT unless the agent's own validator takes it and its version is newer than
+        the one served.
+        """
+
+    @_abc_1.abstractmethod
+    def ListCentralFiles(
+        self,
+        request: _admin_service_pb2.ListCentralFilesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListCentralFilesResponse, _abc.Awaitable[_admin_service_pb2.ListCentralFilesResponse]]:
+        """The catalogs or agent configs pushed, newest (the one served) first (admin, analyst)."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

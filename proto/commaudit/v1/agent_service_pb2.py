@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from commaudit.v1 import events_pb2 as commaudit_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n commaudit/v1/agent_service.proto\x12\x0c\x63ommaudit.v1\x1a\x19\x63ommaudit/v1/events.proto\"F\n\rReportRequest\x12#\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x13.commaudit.v1.Event\x12\x10\n\x08spool_id\x18\x02 \x01(\t\";\n\x0eReportResponse\x12\x11\n\tacked_seq\x18\x01 \x01(\x04\x12\x16\n\x0erenumber_after\x18\x02 \x01(\x04\"S\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\n\n\x02os\x18\x03 \x01(\t\x12\x15\n\ragent_version\x18\x04 \x01(\t\"\x8c\x01\n\x0e\x45nrollResponse\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x19\n\x11\x64\x65vice_credential\x18\x02 \x01(\t\x12\x0b\n\x03org\x18\x03 \x01(\t\x12*\n\townership\x18\x04 \x01(\x0e\x32\x17.commaudit.v1.Ownership\x12\x13\n\x0b\x65mployee_id\x18\x05 \x01(\t\"C\n\x10GetConfigRequest\x12\x16\n\x0e\x63onfig_version\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x02 \x01(\t\"D\n\x11GetConfigResponse\x12\x16\n\x0e\x63onfig_version\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x02 \x01(\t*V\n\tOwnership\x12\x19\n\x15OWNERSHIP_UNSPECIFIED\x10\x00\x12\x16\n\x12OWNERSHIP_EMPLOYER\x10\x01\x12\x16\n\x12OWNERSHIP_PERSONAL\x10\x02\x32\xe6\x01\n\x0c\x41gentService\x12\x43\n\x06\x45nroll\x12\x1b.commaudit.v1.EnrollRequest\x1a\x1c.commaudit.v1.EnrollResponse\x12\x43\n\x06Report\x12\x1b.commaudit.v1.ReportRequest\x1a\x1c.commaudit.v1.ReportResponse\x12L\n\tGetConfig\x12\x1e.commaudit.v1.GetConfigRequest\x1a\x1f.commaudit.v1.GetConfigResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n commaudit/v1/agent_service.proto\x12\x0c\x63ommaudit.v1\x1a\x19\x63ommaudit/v1/events.proto\"F\n\rReportRequest\x12#\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x13.commaudit.v1.Event\x12\x10\n\x08spool_id\x18\x02 \x01(\t\";\n\x0eReportResponse\x12\x11\n\tacked_seq\x18\x01 \x01(\x04\x12\x16\n\x0erenumber_after\x18\x02 \x01(\x04\"S\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\n\n\x02os\x18\x03 \x01(\t\x12\x15\n\ragent_version\x18\x04 \x01(\t\"\x8c\x01\n\x0e\x45nrollResponse\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x19\n\x11\x64\x65vice_credential\x18\x02 \x01(\t\x12\x0b\n\x03org\x18\x03 \x01(\t\x12*\n\townership\x18\x04 \x01(\x0e\x32\x17.commaudit.v1.Ownership\x12\x13\n\x0b\x65mployee_id\x18\x05 \x01(\t\"C\n\x10GetConfigRequest\x12\x16\n\x0e\x63onfig_version\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x02 \x01(\t\"o\n\x11GetConfigResponse\x12\x16\n\x0e\x63onfig_version\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x02 \x01(\t\x12\x13\n\x0b\x63onfig_toml\x18\x03 \x01(\t\x12\x14\n\x0c\x63\x61talog_toml\x18\x04 \x01(\t*V\n\tOwnership\x12\x19\n\x15OWNERSHIP_UNSPECIFIED\x10\x00\x12\x16\n\x12OWNERSHIP_EMPLOYER\x10\x01\x12\x16\n\x12OWNERSHIP_PERSONAL\x10\x02\x32\xe6\x01\n\x0c\x41gentService\x12\x43\n\x06\x45nroll\x12\x1b.commaudit.v1.EnrollRequest\x1a\x1c.commaudit.v1.EnrollResponse\x12\x43\n\x06Report\x12\x1b.commaudit.v1.ReportRequest\x1a\x1c.commaudit.v1.ReportResponse\x12L\n\tGetConfig\x12\x1e.commaudit.v1.GetConfigRequest\x1a\x1f.commaudit.v1.GetConfigResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'commaudit.v1.agent_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OWNERSHIP']._serialized_start=577
-  _globals['_OWNERSHIP']._serialized_end=663
+  _globals['_OWNERSHIP']._serialized_start=620
+  _globals['_OWNERSHIP']._serialized_end=706
   _globals['_REPORTREQUEST']._serialized_start=77
   _globals['_REPORTREQUEST']._serialized_end=147
   _globals['_REPORTRESPONSE']._serialized_start=149
@@ -45,7 +45,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCONFIGREQUEST']._serialized_start=438
   _globals['_GETCONFIGREQUEST']._serialized_end=505
   _globals['_GETCONFIGRESPONSE']._serialized_start=507
-  _globals['_GETCONFIGRESPONSE']._serialized_end=575
-  _globals['_AGENTSERVICE']._serialized_start=666
-  _globals['_AGENTSERVICE']._serialized_end=896
+  _globals['_GETCONFIGRESPONSE']._serialized_end=618
+  _globals['_AGENTSERVICE']._serialized_start=709
+  _globals['_AGENTSERVICE']._serialized_end=939
 # @@protoc_insertion_point(module_scope)

@@ -172,12 +172,18 @@ Global___EnrollResponse: _TypeAlias = EnrollResponse  # noqa: Y015
 
 @_typing.final
 class GetConfigRequest(_message.Message):
+    """Asked by every agent at start and every config_poll_interval_s (agent/central_config.py). The
+    request names what the agent has, so an unchanged poll is answered with two short strings.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CONFIG_VERSION_FIELD_NUMBER: _builtins.int
     CATALOG_VERSION_FIELD_NUMBER: _builtins.int
     config_version: _builtins.str
+    """The newest agent config version the collector gave this device ("" = none)."""
     catalog_version: _builtins.str
+    """The newest catalog version the device has: its own, or one the collector gave it."""
     def __init__(
         self,
         *,
@@ -198,17 +204,27 @@ class GetConfigResponse(_message.Message):
 
     CONFIG_VERSION_FIELD_NUMBER: _builtins.int
     CATALOG_VERSION_FIELD_NUMBER: _builtins.int
+    CONFIG_TOML_FIELD_NUMBER: _builtins.int
+    CATALOG_TOML_FIELD_NUMBER: _builtins.int
     config_version: _builtins.str
+    """The newest agent config and catalog IMS pushed ("" = none pushed yet)."""
     catalog_version: _builtins.str
+    config_toml: _builtins.str
+    """Each file (TOML, as pushed) only when its version is newer than the one the request
+    named; empty otherwise.
+    """
+    catalog_toml: _builtins.str
     def __init__(
         self,
         *,
         config_version: _builtins.str = ...,
         catalog_version: _builtins.str = ...,
+        config_toml: _builtins.str = ...,
+        catalog_toml: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["catalog_version", b"catalog_version", "config_version", b"config_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["catalog_toml", b"catalog_toml", "catalog_version", b"catalog_version", "config_toml", b"config_toml", "config_version", b"config_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
