@@ -28,8 +28,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from agent.catalog import CATEGORIES
 from analytics.summaries.humane import category_label, day, hours_text, minutes_text, plural
-from analytics.summaries.model import CATEGORIES, TREND_WEEKS, DirectorWeek, Week
+from analytics.summaries.model import TREND_WEEKS, DirectorWeek, Week
 
 USAGE_BY_DAY = "usage-by-day"
 TREND = "trend"
@@ -84,7 +85,7 @@ STYLES = {
     "teleconferencing": CategoryStyle("#56B4E9", "--", "black", "v", (0, (8.0, 2.0))),
     "video_sharing": CategoryStyle(VERMILLION, "||", "white", "P", (0, (4.0, 1.5, 1.0, 1.5))),
 }
-"""One style per policy category (model.CATEGORIES), the same in every chart."""
+"""One style per policy category (agent.catalog.CATEGORIES), the same in every chart."""
 OTHER_STYLE = CategoryStyle("#F0E442", "oo", "black", "X", (0, (1.0, 3.0)))
 """For a category outside the six, should the data ever carry one."""
 

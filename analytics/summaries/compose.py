@@ -29,10 +29,10 @@ from email.utils import format_datetime
 
 import jinja2
 
+from agent.catalog import CATEGORIES
 from analytics.summaries import humane
 from analytics.summaries.charts import Chart, week_charts
 from analytics.summaries.model import (
-    CATEGORIES,
     CoverageFinding,
     DirectorWeek,
     OverdueTraining,

@@ -13,16 +13,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-CATEGORIES = (
-    "email",
-    "instant_messaging",
-    "text_messaging",
-    "social_networking",
-    "teleconferencing",
-    "video_sharing",
-)
-"""The six policy categories (City 4.01.06 §1.1, Library CS3.1), in the order charts show them."""
-
 TREND_WEEKS = 5
 """The week itself and the four before it."""
 

@@ -22,9 +22,8 @@ from typer.testing import CliRunner, Result
 from admin.connection import Connection, save_connection
 from analytics.cli import app, day_range, week_range
 from collector.enrollment import add_operator
-from collector.lake import lake_exists
 from tests.analytics.event_rows import EventLog
-from tests.collector.collector_harness import RunningCollector
+from tests.collector.collector_harness import RunningCollector, wait_published
 
 COMMAUDIT = Path(sys.executable).parent / "commaudit"
 RANGE = ["--from", "2026-11-18", "--to", "2026-11-18"]
@@ -48,10 +47,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     credential = add_operator(log.con, "ana", "analyst", now_ms=time.time_ns() // 10**6)
     log.close()
     collector = RunningCollector(state, publish_interval_s=60)
-    deadline = time.monotonic() + 30
-    while not lake_exists(state / "lake"):
-        assert time.monotonic() < deadline, "the collector never published"
-        time.sleep(0.1)
+    wait_published(state / "lake")
     connection = tmp_path / "analyst.json"
     save_connection(connection, Connection(collector.address, None, credential))
     yield Served(connection, collector)

@@ -22,6 +22,7 @@ import grpc
 import pytest
 
 from collector.enrollment import register_device
+from collector.lake import lake_exists
 from collector.server import CollectorServer, start_server
 from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc, events_pb2
 
@@ -164,6 +165,14 @@ class RunningCollector:
 
 StartCollector = Callable[..., RunningCollector]
 """The start_collector fixture: start_collector(**start_server options)."""
+
+
+def wait_published(lake_dir: Path, timeout: float = 30) -> None:
+    """Until the collector's first publish has committed (it publishes once at start)."""
+    deadline = time.monotonic() + timeout
+    while not lake_exists(lake_dir):
+        assert time.monotonic() < deadline, "the collector never published"
+        time.sleep(0.1)
 
 
 def metadata(credential: str) -> tuple[tuple[str, str], ...]:

@@ -13,6 +13,7 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
+from agent.catalog import CATEGORIES
 from analytics.summaries.charts import (
     SCALE,
     STYLES,
@@ -22,7 +23,6 @@ from analytics.summaries.charts import (
     Chart,
     week_charts,
 )
-from analytics.summaries.model import CATEGORIES
 from tests.analytics.summaries.director_weeks import (
     EMPTY_WEEK,
     FINANCE_WEEK,

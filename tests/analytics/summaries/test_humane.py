@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from agent.catalog import CATEGORIES
 from analytics.summaries import humane
-from analytics.summaries.model import CATEGORIES
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -21,10 +20,9 @@ from typer.testing import CliRunner, Result
 from admin.connection import Connection, save_connection
 from analytics.cli import app
 from analytics.summaries.humane import category_label, hours_text
-from collector.lake import lake_exists
 from tests.analytics.summaries.smtp_server import SENDER, LoopbackSmtp
 from tests.analytics.summaries.week_world import WEEK, build_week_world
-from tests.collector.collector_harness import RunningCollector
+from tests.collector.collector_harness import RunningCollector, wait_published
 
 OTHERS = ("Finn Fir", "Finance", "Ann Alder", "Liz Lime", "Main Library", "facebook", "slack",
           "liz-desk", "kiosk", "finn-pc", "ANN-LAPTOP", "fin-spare")  # fmt: skip
@@ -46,10 +44,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     state.mkdir()
     credential = build_week_world(state / "commaudit.duckdb")
     collector = RunningCollector(state, publish_interval_s=60)
-    deadline = time.monotonic() + 30
-    while not lake_exists(state / "lake"):
-        assert time.monotonic() < deadline, "the collector never published"
-        time.sleep(0.1)
+    wait_published(state / "lake")
     connection = tmp_path / "admin.json"
     save_connection(connection, Connection(collector.address, None, credential))
     yield Served(connection, collector)

@@ -4,7 +4,6 @@ own workgroups, and the same numbers as the report SQL run for that workgroup.""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,9 +15,8 @@ import pytest
 from admin.connection import Connection
 from analytics.summaries.gather import fetch_weeks
 from analytics.summaries.model import DirectorWeek, Week
-from collector.lake import lake_exists
 from tests.analytics.summaries.week_world import build_week_world
-from tests.collector.collector_harness import RunningCollector
+from tests.collector.collector_harness import RunningCollector, wait_published
 
 W47 = Week(date(2026, 11, 16))
 
@@ -35,10 +33,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     state.mkdir()
     credential = build_week_world(state / "commaudit.duckdb")
     collector = RunningCollector(state, publish_interval_s=60)
-    deadline = time.monotonic() + 30
-    while not lake_exists(state / "lake"):
-        assert time.monotonic() < deadline, "the collector never published"
-        time.sleep(0.1)
+    wait_published(state / "lake")
     yield Served(Connection(collector.address, None, credential), collector)
     collector.stop()
 
