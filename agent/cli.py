@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from agent import status
-from agent.catalog import Catalog, CatalogError, current_os, load_catalog
+from agent.catalog import Catalog, CatalogError, current_os
+from agent.central_config import catalog_in_use
 from agent.config import AgentConfig, ConfigError, ConfigSource, load_config, load_effective
 from agent.daemon import open_agent
 from agent.enrollment import EnrollmentError, enroll, load_enrollment
+from agent.os_paths import default_config_file
 from agent.privacy_profile import Profile, ProfileError
 from agent.scan import Scanner
 from agent.status_file import (
@@ -110,12 +112,12 @@ def check_config(args: argparse.Namespace) -> int:
     """Print the settings `run` would use, each with where it came from (default, file, env,
     flag); a wrong one raises ConfigError, which exits 2."""
     overrides = {f.name: getattr(args, f.name, None) for f in fields(AgentConfig)}
-    print(load_effective(args.config, os.environ, overrides).describe())
+    print(load_effective(_config_file(args), os.environ, overrides).describe())
     return 0
 
 
 def enroll_device(args: argparse.Namespace) -> int:
-    config = load_config(args.config, os.environ, {"state_dir": args.state_dir})
+    config = load_config(_config_file(args), os.environ, {"state_dir": args.state_dir})
     enrollment = enroll(
         config.state_dir, args.collector, args.token, args.ca_file, plaintext=args.plaintext
     )
@@ -133,8 +135,8 @@ def enroll_device(args: argparse.Namespace) -> int:
 def show_status(args: argparse.Namespace) -> int:
     """Exit 0 when enrolled and the collector takes Reports, 1 otherwise."""
     overrides = {"state_dir": args.state_dir, "collector": args.collector}
-    config = load_config(args.config, os.environ, overrides)
-    found = status.gather(config.state_dir, load_catalog(config.catalog), config.collector)
+    config = load_config(_config_file(args), os.environ, overrides)
+    found = status.gather(config.state_dir, catalog_in_use(config), config.collector)
     if args.json:
         print(json.dumps(status.as_json(found), indent=2))
     else:
@@ -146,8 +148,8 @@ def scan_once(args: argparse.Namespace) -> int:
     """What the agent would report right now: app, category, OS user, process count, under
     the device's privacy profile when it is enrolled (all catalog apps otherwise)."""
     overrides = {"state_dir": args.state_dir, "catalog": args.catalog}
-    config = load_config(args.config, os.environ, overrides)
-    catalog = load_catalog(config.catalog)
+    config = load_config(_config_file(args), os.environ, overrides)
+    catalog = catalog_in_use(config)
     device = read_device(config.state_dir, _status_if_readable(config.state_dir))
     profile = Profile.for_ownership(device.ownership) if device else None
     tracked = profile.catalog(catalog) if profile else catalog
@@ -191,6 +193,12 @@ def _profile_line(device: DeviceFacts | None, tracked: Catalog, catalog: Catalog
     return f"device {device.device_id}: {device.ownership} profile ({apps})"
 
 
+def _config_file(args: argparse.Namespace) -> Path | None:
+    """--config, else the service's settings file when this device has one (os_paths.py)."""
+    config: Path | None = args.config
+    return config or default_config_file()
+
+
 def run_agent(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {
         key: getattr(args, key)
@@ -202,7 +210,7 @@ def run_agent(args: argparse.Namespace) -> int:
             "heartbeat_interval_s",
         )
     }
-    source = ConfigSource(args.config, dict(os.environ), overrides)
+    source = ConfigSource(_config_file(args), dict(os.environ), overrides)
     config: AgentConfig = source.load()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -26,6 +26,7 @@ from agent.layered_settings import (
     gather,
     settle,
 )
+from agent.os_paths import default_state_dir
 
 __all__ = [
     "CENTRAL_SETTINGS",
@@ -68,8 +69,9 @@ class AgentConfig:
     collector: str = ""
     """Collector address HOST:PORT, when it moved since enrollment (default: the enrolled one).
     The device id, credential, pinned CA and transport always come from the enrollment."""
-    state_dir: Path = Path("/var/lib/commaudit-agent")
-    """Where the enrollment and the spool live; must survive reboots."""
+    state_dir: Path = field(default_factory=default_state_dir)
+    """Where the enrollment and the spool live; must survive reboots. Default: this OS's place
+    (agent/os_paths.py), the one the packaged service uses."""
     catalog: Path | None = None
     """Catalog file; the one packaged with the agent when unset."""
     scan_interval_s: float = 2.0
