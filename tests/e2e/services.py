@@ -107,6 +107,20 @@ class Agent(Service):
             assert time.monotonic() < deadline, "the agent's spool did not drain"
             time.sleep(0.1)
 
+    def wait_acked(self, seq: int, timeout: float = 60) -> None:
+        """Until the collector has acknowledged the agent's events up to `seq` (the spool keeps
+        the newest acknowledged ones): the agent is connected again and delivering."""
+        deadline = time.monotonic() + timeout
+        while _acked(self.spool) < seq:
+            assert time.monotonic() < deadline, f"seq {seq} not acknowledged:\n{self.output()}"
+            time.sleep(0.1)
+
+
+def _acked(spool: Path) -> int:
+    with closing(sqlite3.connect(f"file:{spool}?mode=ro", uri=True)) as db:
+        row = db.execute("SELECT max(seq) FROM sent").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
 
 def _pending(spool: Path) -> int:
     with closing(sqlite3.connect(f"file:{spool}?mode=ro", uri=True)) as db:

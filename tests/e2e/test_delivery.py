@@ -169,13 +169,19 @@ def test_three_agents_lose_nothing_while_the_collector_is_killed_again_and_again
     agents = [agent_service(tmp_path, collector, d, scan=0.05, heartbeat=0.05) for d in names]
     for agent in agents:
         services.append(agent.start())
+    for agent in agents:
+        agent.wait_running()  # the kills must land while all three are reporting
     stand_in_app("thunderbird")
     for uptime in (0.7, 1.3, 0.4):  # irregular: kills land mid-batch, mid-commit, mid-idle
         time.sleep(uptime)
         collector.kill9()
         time.sleep(0.5)
         collector.start()
-    time.sleep(2.0)
+    # Each reconnects after its own jittered backoff (up to 5 s after three failures): wait
+    # until each has delivered what it had made by the last restart, not for a fixed time.
+    marks = {agent.device_id: _agent_last_seq(agent.spool) for agent in agents}
+    for agent in agents:
+        agent.wait_acked(marks[agent.device_id])
     for agent in agents:
         assert agent.terminate() == 0, agent.output()
     assert collector.terminate() == 0, collector.output()
