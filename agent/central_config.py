@@ -30,7 +30,7 @@ from pathlib import Path
 import grpc
 
 from agent.atomic_file import PUBLIC, write_atomically
-from agent.catalog import Catalog, CatalogError, load_catalog, parse_catalog
+from agent.catalog import Catalog, load_catalog
 from agent.config import AgentConfig
 from agent.hot_reload import Offered, WatchedCatalog, WatchedConfig
 from agent.versions import is_newer
@@ -244,14 +244,14 @@ def central_config_for(
 
 def catalog_in_use(config: AgentConfig) -> Catalog:
     """The catalog the running agent uses: its own, or the collector's last good copy when
-    that is newer. What `status` and `scan --once` describe, so that they show what the
-    service reports rather than what was packaged."""
-    local = load_catalog(config.catalog)
-    if config.config_poll_interval_s <= 0:  # central files are ignored, as by the service
-        return local
-    path = config.state_dir / LAST_GOOD_FILES[CATALOG]
-    try:
-        central = parse_catalog(path.read_text(encoding="utf-8"), str(path))
-    except (OSError, UnicodeDecodeError, CatalogError):
-        return local
-    return central if is_newer(central.version, local.version) else local
+    that is newer, decided by the same WatchedCatalog the service uses. What `status` and
+    `scan --once` describe, so that they show what the service reports."""
+    watched = WatchedCatalog(config.catalog, load_catalog(config.catalog))
+    if config.config_poll_interval_s > 0:  # else central files are ignored, as by the service
+        path = config.state_dir / LAST_GOOD_FILES[CATALOG]
+        try:
+            watched.offer(Offered(path.read_text(encoding="utf-8"), str(path)))
+        except (OSError, UnicodeDecodeError):
+            return watched.catalog
+        watched.reload()  # a copy that is older, or refused, leaves the agent's own
+    return watched.catalog

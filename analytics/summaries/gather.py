@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
@@ -31,6 +32,8 @@ from analytics.summaries.model import (
 )
 from collector.report_runner import from_ipc
 from commaudit.v1 import admin_service_pb2, admin_service_pb2_grpc
+
+T = TypeVar("T")
 
 SUMMARY_TIMEOUT_S = 900.0
 """A whole fleet's directors, read one after another on a small collector host."""
@@ -86,56 +89,17 @@ def director_week(answer: admin_service_pb2.DirectorSummary, week: Week) -> Dire
             if week.monday <= day < week.next_monday
         ),
         usage_by_week=_weekly(days, week),
-        usage=tuple(
-            AppUsage(
-                workgroup_id=row["workgroup_id"],
-                category=row["category"],
-                app_id=row["app_id"],
-                devices=row["devices"],
-                employees=row["employees"],
-                sessions=row["sessions"],
-                hours=row["hours"],
-            )
-            for row in _rows(tables["usage"])
-        ),
+        usage=tuple(_typed(AppUsage, row) for row in _rows(tables["usage"])),
         violations=tuple(
-            Violation(
-                workgroup_id=row["workgroup_id"],
-                employee_id=row["employee_id"],
-                employee_name=names.get(row["employee_id"]),
-                device_id=row["device_id"],
-                app_id=row["app_id"],
-                category=row["category"],
-                restriction_id=row["restriction_id"],
-                start=row["start"],
-                minutes=row["minutes"],
-                clause=row["clause"],
-            )
+            _typed(Violation, row, employee_name=names.get(row["employee_id"]))
             for row in _rows(tables["violations"])
         ),
         previous_week_violations=tables["previous_violations"].num_rows,
         training_overdue=tuple(
-            OverdueTraining(
-                workgroup_id=row["workgroup_id"],
-                employee_id=row["employee_id"],
-                full_name=row["full_name"],
-                manager_name=row["manager_name"],
-                last_trained_on=row["last_trained_on"],
-                days_overdue=row["days_overdue"],
-                clause=row["clause"],
-            )
-            for row in _rows(tables["training_overdue"])
+            _typed(OverdueTraining, row) for row in _rows(tables["training_overdue"])
         ),
         coverage=tuple(
-            CoverageFinding(
-                finding=row["finding"],
-                device_id=row["device_id"],
-                hostname=row["hostname"],
-                employee_id=row["employee_id"],
-                workgroup_id=row["workgroup_id"],
-                detail=row["detail"] or "",
-                clause=row["clause"],
-            )
+            _typed(CoverageFinding, row, detail=row["detail"] or "")
             for row in _rows(tables["coverage"])
         ),
         snapshot_id=answer.snapshot_id,
@@ -154,6 +118,13 @@ def _weekly(days: list[tuple[date, str, int]], week: Week) -> tuple[WeekUsage, .
     return tuple(
         WeekUsage(monday, category, _hours(ms)) for (monday, category), ms in sorted(totals.items())
     )
+
+
+def _typed(model: type[T], row: dict[str, Any], **given: Any) -> T:
+    """A report row as the model's dataclass: its fields by name (the report's columns are
+    named as the model's fields), `given` for those the row does not hold as they are."""
+    taken = {f.name: row[f.name] for f in fields(model) if f.name not in given}  # type: ignore[arg-type]
+    return model(**taken, **given)
 
 
 def _hours(ms: int) -> Decimal:

@@ -20,28 +20,21 @@ from typing import Protocol
 from admin.connection import Connection
 from admin.rpc import ask
 from analytics.summaries.compose import compose
+from analytics.summaries.delivery import SENT, Delivery
 from analytics.summaries.gather import fetch_weeks, week_start_ms
 from analytics.summaries.model import DirectorWeek, Week
 from commaudit.v1 import admin_service_pb2
 
 log = logging.getLogger(__name__)
 
-SENT = "sent"
 SKIPPED = "skipped"
 """Not this run's to send: already sent, or another run holds the claim."""
 
 
 class Delivers(Protocol):
-    """What sends one message (delivery.SmtpMailer)."""
+    """What sends one message: delivery.SmtpMailer."""
 
-    def send(self, message: EmailMessage) -> _Delivery: ...
-
-
-class _Delivery(Protocol):
-    @property
-    def status(self) -> str: ...
-    @property
-    def detail(self) -> str: ...
+    def send(self, message: EmailMessage) -> Delivery: ...
 
 
 @dataclass(frozen=True)
