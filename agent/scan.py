@@ -80,6 +80,11 @@ class Scanner:
         self._first = True
         self.full_reads = 0  # processes read in full since start: the cost the cache saves
 
+    @property
+    def reader(self) -> ProcessReader:
+        """How this scanner reads processes (the cheapest this OS and host allow)."""
+        return self._reader
+
     def set_matcher(self, matcher: Matcher) -> None:
         """Take a new catalog: every process is matched again at the next scan. Which processes
         existed is kept, so that apps the new catalog adds do not count their past CPU time."""

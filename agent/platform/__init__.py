@@ -44,9 +44,9 @@ class ProcessReader(Protocol):
 def process_reader() -> ProcessReader:
     """The cheapest reader of processes on this OS."""
     if sys.platform.startswith("linux"):
-        from agent.platform import linux
+        from agent.platform import linux, proc_connector
 
-        return linux.ProcFiles()
+        return linux.ProcFiles(connector=proc_connector.open_once())
     from agent.platform import portable
 
     return portable.PsutilReader()

@@ -14,6 +14,12 @@ Measured on 500 processes, per process and scan: a kept comm file 0.9 us, a kept
 5 KiB of kernel memory per kept file (measured: 6 MiB for 1,070). At most half the soft
 RLIMIT_NOFILE is kept open (512 under systemd's default 1,024), at most 2,048; processes beyond
 that are read from their stat file each scan.
+
+Where the kernel's process-events connector is open to the agent (proc_connector.py: root with
+CAP_NET_ADMIN, the initial namespaces), no comm file is kept: the kernel names the processes that
+started, `exec`ed, renamed themselves or ended, and a scan reads only those, from their stat
+files. Every process is read again when the kernel reports lost events, and every
+FULL_READ_EVERY_S regardless, so that nothing a missed event would hide lasts.
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ from __future__ import annotations
 import os
 import resource
 import threading
+import time
 import weakref
 
 import psutil
 
 from agent.platform import ProcessStamp, Usage
+from agent.platform.proc_connector import ProcConnector
 
 _UTIME_AFTER_COMM = 11  # field 14 counted from field 3, the first one after ") "
 _STIME_AFTER_COMM = 12  # field 15
@@ -38,6 +46,7 @@ _COMM_BYTES = 128
 _MAX_KEPT_OPEN = 2048
 _STAT_SHARE = 8  # at most 1/8 of the kept files are the stat files of matched processes
 _GONE = Usage(running=False, cpu_ms=None)
+FULL_READ_EVERY_S = 300.0
 
 
 def parse_stat(raw: bytes) -> tuple[ProcessStamp, int] | None:
@@ -66,15 +75,21 @@ def default_kept_open() -> int:
 class ProcFiles:
     """Reads every process's kept-open comm file, and the stat files of the matched ones."""
 
-    def __init__(self, kept_open: int | None = None) -> None:
+    def __init__(
+        self, kept_open: int | None = None, connector: ProcConnector | None = None
+    ) -> None:
         budget = default_kept_open() if kept_open is None else kept_open
         self._stat_budget = budget // _STAT_SHARE
-        self._comm_budget = budget - self._stat_budget
+        # With the kernel's events no comm file is needed: they say which processes changed.
+        self._comm_budget = 0 if connector is not None else budget - self._stat_budget
         # Both mutated in place only: the finalizer closes what they hold.
         self._comm: dict[int, tuple[int, int]] = {}  # pid -> (its open comm file, start time)
         self._stat: dict[int, int] = {}  # pid -> its open stat file
+        self._connector = connector
+        self._known: dict[int, ProcessStamp] | None = None  # with events: every process's stamp
+        self._next_full_read = 0.0
         self._ms_per_tick = 1000 / os.sysconf("SC_CLK_TCK")
-        self._release = weakref.finalize(self, _close_all, self._comm, self._stat)
+        self._release = weakref.finalize(self, _close_all, self._comm, self._stat, connector)
         # One caller at a time: two threads sharing the kept files could close one twice, and a
         # descriptor number closed twice may by then belong to another file (the spool's).
         self._lock = threading.Lock()
@@ -83,9 +98,50 @@ class ProcFiles:
     def files_open(self) -> int:
         return len(self._comm) + len(self._stat)
 
+    @property
+    def event_driven(self) -> bool:
+        """Whether the kernel's process events tell the scan what changed."""
+        return self._connector is not None
+
     def read_all(self) -> dict[int, ProcessStamp]:
         with self._lock:
-            return self._read_all()
+            if self._connector is None:
+                return self._read_all()
+            return self._read_changed(self._connector)
+
+    def _read_changed(self, connector: ProcConnector) -> dict[int, ProcessStamp]:
+        """Re-read only the processes the kernel named since the last scan; every process when
+        it lost events, at the first scan, and every FULL_READ_EVERY_S."""
+        changed = connector.drain()  # before a full read: what happens during it comes next time
+        known, now = self._known, time.monotonic()
+        if changed is None or known is None or now >= self._next_full_read:
+            fresh = self._read_all()
+            for pid, before in (known or {}).items():
+                now_seen = fresh.get(pid)
+                if now_seen is None or now_seen[0] != before[0]:
+                    self._forget(pid)  # a pid reused while events were lost
+            self._known, self._next_full_read = fresh, now + FULL_READ_EVERY_S
+            return dict(fresh)
+        for pid in changed:
+            read = self._read_stamp(pid)
+            earlier = known.get(pid)
+            if earlier is not None and (read is None or read[0] != earlier[0]):
+                self._forget(pid)  # ended, or its pid reused: its kept stat file is stale
+            if read is None:
+                known.pop(pid, None)
+            else:
+                known[pid] = read
+        return dict(known)
+
+    def _read_stamp(self, pid: int) -> ProcessStamp | None:
+        fd = _open(f"/proc/{pid}/stat")
+        if fd is None:
+            return None
+        try:
+            parsed = _pread_stat(fd)
+        finally:
+            os.close(fd)
+        return None if parsed is None else parsed[0]
 
     def _read_all(self) -> dict[int, ProcessStamp]:
         pids = psutil.pids()
@@ -116,7 +172,7 @@ class ProcFiles:
             fd = _open(f"/proc/{pid}/stat")
             if fd is None:
                 return _GONE
-            if pid in self._comm and len(self._stat) < self._stat_budget:
+            if self._tracked(pid) and len(self._stat) < self._stat_budget:
                 self._stat[pid] = fd
         try:
             parsed = _pread_stat(fd)
@@ -126,6 +182,11 @@ class ProcFiles:
         if parsed is None:  # exited (a zombie) or gone
             return _GONE
         return Usage(running=True, cpu_ms=round(parsed[1] * self._ms_per_tick))
+
+    def _tracked(self, pid: int) -> bool:
+        """Whether the reader will notice when `pid` ends, so a stat file kept for it is closed
+        then rather than read by the pid's next process."""
+        return pid in self._comm or (self._known is not None and pid in self._known)
 
     def close(self) -> None:
         with self._lock:
@@ -175,7 +236,11 @@ def _pread_stat(fd: int) -> tuple[ProcessStamp, int] | None:
         return None
 
 
-def _close_all(comm: dict[int, tuple[int, int]], stat: dict[int, int]) -> None:
+def _close_all(
+    comm: dict[int, tuple[int, int]], stat: dict[int, int], connector: ProcConnector | None
+) -> None:
+    if connector is not None:
+        connector.close()
     for fd, _ in comm.values():
         os.close(fd)
     for fd in stat.values():

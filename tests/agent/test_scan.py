@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -19,6 +20,7 @@ from agent.catalog import load_catalog
 from agent.events import heartbeat_event, transition_event
 from agent.platform.linux import ProcFiles, parse_stat
 from agent.platform.portable import PsutilReader
+from agent.platform.proc_connector import ProcConnector
 from agent.scan import Running, Scanner
 from agent.tracker import Session, SessionTracker, Stopped, Transition
 
@@ -52,6 +54,36 @@ def busy_app(tmp_path: Path) -> Iterator[StartApp]:
     for process in started:
         process.kill()
         process.wait()
+
+
+def _kernel_events_here() -> bool:
+    connector = ProcConnector.open()
+    if connector is not None:
+        connector.close()
+    return connector is not None
+
+
+KERNEL_EVENTS = _kernel_events_here()
+NO_KERNEL_EVENTS = "the kernel's process events need root (CAP_NET_ADMIN), initial namespaces"
+READERS = {
+    "kernel events": lambda: ProcFiles(connector=ProcConnector.open()),
+    "kept files": lambda: ProcFiles(),
+}
+
+
+@pytest.fixture(params=READERS, autouse=True)
+def reader_kind(request: pytest.FixtureRequest) -> str:
+    """Every scanner test runs with both Linux readers: the kernel's process events where this
+    host gives them (root), and the kept comm files everywhere else."""
+    kind: str = request.param
+    if kind == "kernel events" and not KERNEL_EVENTS:
+        pytest.skip(NO_KERNEL_EVENTS)
+    return kind
+
+
+@pytest.fixture(autouse=True)
+def _reader_for_scanners(reader_kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("agent.scan.process_reader", READERS[reader_kind])
 
 
 def _scanner() -> Scanner:
@@ -153,6 +185,26 @@ def test_a_program_that_execs_a_catalog_app_in_place_is_seen_within_one_scan(
             wrapper.kill()
 
 
+def test_a_process_that_renames_itself_to_a_catalog_app_is_seen_within_one_scan(
+    os_user: str,
+) -> None:
+    rename = "import ctypes, sys; sys.stdin.readline(); ctypes.CDLL(None).prctl(15, b'thunderbird', 0, 0, 0); print('renamed', flush=True); sys.stdin.readline()"  # noqa: E501
+    scanner = _scanner()
+    with subprocess.Popen(
+        [sys.executable, "-c", rename], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            _wait_for(scanner, lambda _: Path(f"/proc/{child.pid}/comm").read_text() != "")
+            assert ("thunderbird", os_user) not in scanner.scan()
+            child.stdin.write(b"\n")
+            child.stdin.flush()
+            assert child.stdout.readline() == b"renamed\n"
+            assert ("thunderbird", os_user) in scanner.scan()  # the very next scan
+        finally:
+            child.kill()
+
+
 def test_unchanged_processes_are_not_read_again() -> None:
     scanner = _scanner()
     scanner.scan()
@@ -251,23 +303,45 @@ def _can_choose_pids() -> bool:
     return probe.returncode == 0
 
 
+def _reuse_probe(tmp_path: Path, *namespaces: str) -> dict[str, Any]:
+    shutil.copy(shutil.which("sh") or "/bin/sh", tmp_path / "chromium")
+    probe = subprocess.run(
+        [*namespaces, sys.executable, "-m", "tests.agent.pid_reuse_probe", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    seen: dict[str, Any] = json.loads(probe.stdout)
+    return seen
+
+
 @pytest.mark.skipif(not _can_choose_pids(), reason="no user and pid namespaces here (unshare)")
 def test_a_reused_pid_running_an_app_under_the_same_name_is_seen_within_one_scan(
     tmp_path: Path,
 ) -> None:
-    shutil.copy(shutil.which("sh") or "/bin/sh", tmp_path / "chromium")
-    probe = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc",
-         sys.executable, "-m", "tests.agent.pid_reuse_probe", str(tmp_path)],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
-    )  # fmt: skip
-    assert probe.returncode == 0, probe.stderr
-    seen = json.loads(probe.stdout)
+    namespaces = ("unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc")
+    seen = _reuse_probe(tmp_path, *namespaces)
+    assert seen["reader"] == "files"  # no kernel events in a nested namespace
+    _assert_reuse_seen(seen)
+    assert seen["reads_after_reuse"] == 1  # nothing else runs in that namespace
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not KERNEL_EVENTS,
+    reason=f"choosing a pid in the initial namespace needs root; {NO_KERNEL_EVENTS}",
+)
+def test_a_reused_pid_is_seen_within_one_scan_through_the_kernels_process_events(
+    tmp_path: Path,
+) -> None:
+    seen = _reuse_probe(tmp_path)
+    assert seen["reader"] == "kernel events"
+    _assert_reuse_seen(seen)
+
+
+def _assert_reuse_seen(seen: dict[str, Any]) -> None:
     plain_pid, app_pid = seen["pids"]
     assert plain_pid == app_pid  # the same pid, the same name: only the start time differs
     assert seen["apps_before"] == []  # a plain browser is no app
     assert seen["apps_after"] == ["gmail"]  # the app window at the reused pid, at once
-    assert seen["reads_after_reuse"] == 1
     [[pid, _]] = seen["processes_after"]
     assert pid == app_pid
 

@@ -117,17 +117,22 @@ def test_collector_runs_notify_type_as_its_own_user_with_no_capabilities() -> No
         assert value in unit[key], key
 
 
-def test_agent_runs_as_root_keeping_only_ptrace_read_of_other_processes() -> None:
+def test_agent_runs_as_root_keeping_only_ptrace_read_and_the_process_events() -> None:
     unit = settings(UNITS / "commaudit-agent.service")
     assert unit["Type"] == ["notify"] and unit["WatchdogSec"] == ["30"]
     assert unit["User"] == ["root"]
-    assert unit["CapabilityBoundingSet"] == ["CAP_SYS_PTRACE"]
+    assert unit["CapabilityBoundingSet"] == ["CAP_SYS_PTRACE CAP_NET_ADMIN"]
     assert unit["StateDirectory"] == ["commaudit-agent"]
+    assert unit["RuntimeDirectory"] == ["commaudit-agent"]  # the browsers' socket
+    assert unit["RuntimeDirectoryMode"] == ["0755"]
     assert unit["ProtectHome"] == ["read-only"]
     assert unit["ExecStart"] == [
         "/opt/commaudit/venv/bin/commaudit-agent run --config /etc/commaudit/agent.toml"
     ]
-    for key, value in HARDENING.items():
+    agent_hardening = HARDENING | {
+        "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6 AF_NETLINK"  # process events
+    }
+    for key, value in agent_hardening.items():
         assert value in unit[key], key
 
 
