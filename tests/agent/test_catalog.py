@@ -26,7 +26,7 @@ TABLES = (*OSES, "web")
 
 def test_the_packaged_catalog_loads_with_a_version_and_150_apps() -> None:
     catalog = load_catalog()
-    assert catalog.version == RAW["version"] == "2026.11.2"
+    assert catalog.version == RAW["version"] == "2026.11.3"
     assert len(catalog.apps) == len(APPS) >= 150
 
 
