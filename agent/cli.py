@@ -85,11 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (scan, status_command):
         command.add_argument("--config", type=Path, help="TOML file with agent settings")
         command.add_argument("--state-dir", type=Path, help="directory of the enrollment and spool")
+    browser_host = commands.add_parser(
+        "browser-host",
+        help="the browser extension's native-messaging host (started by the browser; relays"
+        " to the running agent)",
+    )
+    browser_host.add_argument(
+        "caller", nargs=argparse.REMAINDER, help="what the browser appends (origin); unused"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "browser-host":
+        from agent.browser.native_host import main as browser_host  # the agent's parts unused
+
+        return browser_host(args.caller)
     try:
         if args.command == "scan":
             return scan_once(args)
