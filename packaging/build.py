@@ -7,12 +7,21 @@ from them, offline. The nFPM configs in packaging/nfpm/ name paths relative to a
 directory laid out here; their placeholders are filled in from pyproject.toml and this
 interpreter.
 
+The agent's package also ships the browser extension (packaging/browser/): a .crx signed with
+the organisation's RSA key (a PEM file named by $COMMAUDIT_EXTENSION_KEY; without it, a
+throwaway key, so each such build has another extension ID), the native messaging host
+manifests and the policies that force-install it. The same files for Windows and macOS, and
+the extension's ID, go to <out>/browser/.
+
     python packaging/build.py [--out dist/packages] [--package commaudit-agent] [--format deb]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
+import os
 import platform
 import shutil
 import string
@@ -24,6 +33,7 @@ import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"
@@ -36,6 +46,26 @@ FORMATS = ("deb", "rpm")
 SOURCES = ("pyproject.toml", "README.md", "agent", "collector", "admin", "analytics", "proto")
 # Go's names for architectures, which nFPM expects (it writes x86_64 into an rpm itself).
 GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+EXTENSION = ROOT / "agent" / "browser" / "extension"
+KEY_VARIABLE = "COMMAUDIT_EXTENSION_KEY"
+BASE_URL_VARIABLE = "COMMAUDIT_EXTENSION_BASE_URL"
+
+
+def _load(name: str) -> ModuleType:
+    """packaging/browser/<name>.py as a module: like this script, it is no import package
+    (`packaging` is also the name of a library pip and pytest import)."""
+    spec = importlib.util.spec_from_file_location(
+        f"commaudit_packaging_{name}", PACKAGING / "browser" / f"{name}.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+crx3 = _load("crx3")
+deployment = _load("deployment")
 
 
 @dataclass(frozen=True)
@@ -48,12 +78,20 @@ class Package:
     units: tuple[str, ...]
     configs: tuple[str, ...]
     """Its files in packaging/config/, installed to /etc/commaudit/ as conffiles."""
+    browser: bool = False
+    """Whether it ships the browser extension and its host manifests and policies."""
 
 
 PACKAGES = {
     p.name: p
     for p in (
-        Package("commaudit-agent", "commaudit", ("commaudit-agent.service",), ("agent.toml",)),
+        Package(
+            "commaudit-agent",
+            "commaudit",
+            ("commaudit-agent.service",),
+            ("agent.toml",),
+            browser=True,
+        ),
         Package(
             "commaudit-collector",
             "commaudit[server]",
@@ -138,7 +176,35 @@ def download_wheels(project_wheel: Path, requirement: str, dest: Path) -> list[P
     return sorted(dest.glob("*.whl"))
 
 
-def stage(package: Package, wheels: list[Path], work: Path, values: dict[str, str]) -> Path:
+def build_extension(key_pem: Path | None = None) -> deployment.BuiltExtension:
+    """The extension signed with the organisation's key, or with a throwaway one."""
+    manifest = json.loads((EXTENSION / "manifest.json").read_text())
+    key = crx3.load_key(key_pem) if key_pem is not None else crx3.throwaway_key()
+    archive = crx3.zip_directory(EXTENSION)
+    built: deployment.BuiltExtension = deployment.BuiltExtension(
+        extension_id=crx3.extension_id(crx3.public_key_der(key)),
+        version=manifest["version"],
+        gecko_id=manifest["browser_specific_settings"]["gecko"]["id"],
+        crx=crx3.build(archive, key),
+        xpi=archive,
+    )
+    return built
+
+
+def write_files(files: dict[str, bytes], root: Path) -> None:
+    for name, content in files.items():
+        path = root / name.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def stage(
+    package: Package,
+    wheels: list[Path],
+    work: Path,
+    values: dict[str, str],
+    extension: deployment.BuiltExtension | None = None,
+) -> Path:
     """A directory laid out as the package's nFPM config expects, its templates filled in."""
     root = work / package.name
     (root / "wheels").mkdir(parents=True)
@@ -151,6 +217,10 @@ def stage(package: Package, wheels: list[Path], work: Path, values: dict[str, st
     for config_file in package.configs:
         shutil.copy2(PACKAGING / "config" / config_file, root / "config" / config_file)
     shutil.copy2(PACKAGING / "README.md", root / "README.md")
+    if package.browser:
+        if extension is None:
+            raise ValueError(f"{package.name} ships the browser extension: build it first")
+        write_files(deployment.linux_files(extension), root / "browser")
     (root / "scripts").mkdir()
     for script in (PACKAGING / "nfpm" / "scripts").glob("*.sh"):
         text = script.read_text()
@@ -189,12 +259,16 @@ def build(
     with tempfile.TemporaryDirectory(prefix="commaudit-packaging-") as scratch:
         work = work or Path(scratch)
         project_wheel = build_project_wheel(work)
-        values = fields()
+        key = os.environ.get(KEY_VARIABLE)
+        extension = build_extension(Path(key) if key else None)
+        base_url = os.environ.get(BASE_URL_VARIABLE) or deployment.EXAMPLE_BASE_URL
+        write_files(deployment.other_platform_files(extension, base_url), out / "browser")
+        values = {**fields(), "EXTENSION_ID": extension.extension_id}
         made = []
         for name in packages:
             package = PACKAGES[name]
             wheels = download_wheels(project_wheel, package.requirement, work / "wheels" / name)
-            staged = stage(package, wheels, work / "stage", values)
+            staged = stage(package, wheels, work / "stage", values, extension)
             made += [run_nfpm(nfpm, staged, packager, out) for packager in formats]
         return made
 
@@ -225,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     made = build(args.out, args.package or sorted(PACKAGES), args.format or list(FORMATS), nfpm)
     for path in made:
         print(f"{path}  ({path.stat().st_size / 2**20:.1f} MiB)")
+    extension_id = (args.out / "browser" / "extension-id.txt").read_text().strip()
+    key = os.environ.get(KEY_VARIABLE) or f"a throwaway key (set ${KEY_VARIABLE} for a stable ID)"
+    print(f"browser extension {extension_id}, signed with {key}; see {args.out / 'browser'}")
     print(f"{len(made)} packages in {time.monotonic() - started:.0f} s")
     return 0
 
