@@ -47,6 +47,30 @@ CATEGORY_TELECONFERENCING: Category.ValueType  # 5
 CATEGORY_VIDEO_SHARING: Category.ValueType  # 6
 Global___Category: _TypeAlias = Category  # noqa: Y015
 
+class _Surface:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SurfaceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Surface.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SURFACE_UNSPECIFIED: _Surface.ValueType  # 0
+    SURFACE_PROCESS: _Surface.ValueType  # 1
+    SURFACE_APP_WINDOW: _Surface.ValueType  # 2
+    SURFACE_BROWSER_TAB: _Surface.ValueType  # 3
+
+class Surface(_Surface, metaclass=_SurfaceEnumTypeWrapper):
+    """Where a session's app was seen (issue 9): a desktop client's processes, a browser app window
+    or installed web app (--app=, --app-id=), or an ordinary browser tab reported by the
+    organisation's browser extension (hostname matched against the catalog in the browser; the
+    agent never receives a URL, path or title).
+    """
+
+SURFACE_UNSPECIFIED: Surface.ValueType  # 0
+SURFACE_PROCESS: Surface.ValueType  # 1
+SURFACE_APP_WINDOW: Surface.ValueType  # 2
+SURFACE_BROWSER_TAB: Surface.ValueType  # 3
+Global___Surface: _TypeAlias = Surface  # noqa: Y015
+
 @_typing.final
 class Event(_message.Message):
     """One event as the agent spools and sends it."""
@@ -120,12 +144,24 @@ class AppStarted(_message.Message):
     CATEGORY_FIELD_NUMBER: _builtins.int
     OS_USER_FIELD_NUMBER: _builtins.int
     PROCESS_COUNT_FIELD_NUMBER: _builtins.int
+    SURFACES_FIELD_NUMBER: _builtins.int
+    BROWSERS_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """UUID shared by the session's app_started, app_stopped and heartbeats."""
     app_id: _builtins.str
     category: Global___Category.ValueType
     os_user: _builtins.str
     process_count: _builtins.int
+    @_builtins.property
+    def surfaces(self) -> _containers.RepeatedScalarFieldContainer[Global___Surface.ValueType]:
+        """Every surface the app was seen on when the session began (at least one from agents that
+        know surfaces; none from older agents).
+        """
+
+    @_builtins.property
+    def browsers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The browsers its tabs were open in ("chromium", "chrome", "edge", "firefox"), if any."""
+
     def __init__(
         self,
         *,
@@ -134,10 +170,12 @@ class AppStarted(_message.Message):
         category: Global___Category.ValueType = ...,
         os_user: _builtins.str = ...,
         process_count: _builtins.int = ...,
+        surfaces: _abc.Iterable[Global___Surface.ValueType] | None = ...,
+        browsers: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["app_id", b"app_id", "category", b"category", "os_user", b"os_user", "process_count", b"process_count", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["app_id", b"app_id", "browsers", b"browsers", "category", b"category", "os_user", b"os_user", "process_count", b"process_count", "session_id", b"session_id", "surfaces", b"surfaces"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -173,6 +211,9 @@ class AppStopped(_message.Message):
     DURATION_MS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     CPU_MS_FIELD_NUMBER: _builtins.int
+    SURFACES_FIELD_NUMBER: _builtins.int
+    BROWSERS_FIELD_NUMBER: _builtins.int
+    FOREGROUND_MS_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     app_id: _builtins.str
     category: Global___Category.ValueType
@@ -185,6 +226,16 @@ class AppStopped(_message.Message):
     open in the background, more for one in use. Absent from agents that do not measure it,
     which is not the same as 0.
     """
+    foreground_ms: _builtins.int
+    """Monotonic milliseconds during which one of its browser tabs was the active tab of the
+    focused window; absent when the session had no browser tab (focus is known only there).
+    """
+    @_builtins.property
+    def surfaces(self) -> _containers.RepeatedScalarFieldContainer[Global___Surface.ValueType]:
+        """Every surface and browser the app was seen on during the session."""
+
+    @_builtins.property
+    def browsers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -195,14 +246,22 @@ class AppStopped(_message.Message):
         duration_ms: _builtins.int = ...,
         reason: Global___AppStopped.Reason.ValueType = ...,
         cpu_ms: _builtins.int | None = ...,
+        surfaces: _abc.Iterable[Global___Surface.ValueType] | None = ...,
+        browsers: _abc.Iterable[_builtins.str] | None = ...,
+        foreground_ms: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms", "cpu_ms", b"cpu_ms"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms", "_foreground_ms", b"_foreground_ms", "cpu_ms", b"cpu_ms", "foreground_ms", b"foreground_ms"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms", "app_id", b"app_id", "category", b"category", "cpu_ms", b"cpu_ms", "duration_ms", b"duration_ms", "os_user", b"os_user", "reason", b"reason", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms", "_foreground_ms", b"_foreground_ms", "app_id", b"app_id", "browsers", b"browsers", "category", b"category", "cpu_ms", b"cpu_ms", "duration_ms", b"duration_ms", "foreground_ms", b"foreground_ms", "os_user", b"os_user", "reason", b"reason", "session_id", b"session_id", "surfaces", b"surfaces"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cpu_ms: _TypeAlias = _typing.Literal["cpu_ms"]  # noqa: Y015
     _WhichOneofArgType__cpu_ms: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms"]  # noqa: Y015
+    _WhichOneofReturnType__foreground_ms: _TypeAlias = _typing.Literal["foreground_ms"]  # noqa: Y015
+    _WhichOneofArgType__foreground_ms: _TypeAlias = _typing.Literal["_foreground_ms", b"_foreground_ms"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__cpu_ms) -> _WhichOneofReturnType__cpu_ms | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__foreground_ms) -> _WhichOneofReturnType__foreground_ms | None: ...
 
 Global___AppStopped: _TypeAlias = AppStopped  # noqa: Y015
 
@@ -218,6 +277,9 @@ class RunningApp(_message.Message):
     OS_USER_FIELD_NUMBER: _builtins.int
     PROCESS_COUNT_FIELD_NUMBER: _builtins.int
     CPU_MS_FIELD_NUMBER: _builtins.int
+    SURFACES_FIELD_NUMBER: _builtins.int
+    BROWSERS_FIELD_NUMBER: _builtins.int
+    FOREGROUND_MS_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     app_id: _builtins.str
     category: Global___Category.ValueType
@@ -225,6 +287,13 @@ class RunningApp(_message.Message):
     process_count: _builtins.int
     cpu_ms: _builtins.int
     """CPU time the session's processes used so far (as AppStopped.cpu_ms)."""
+    foreground_ms: _builtins.int
+    @_builtins.property
+    def surfaces(self) -> _containers.RepeatedScalarFieldContainer[Global___Surface.ValueType]:
+        """As AppStopped: surfaces and browsers so far, foreground milliseconds so far."""
+
+    @_builtins.property
+    def browsers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -234,14 +303,22 @@ class RunningApp(_message.Message):
         os_user: _builtins.str = ...,
         process_count: _builtins.int = ...,
         cpu_ms: _builtins.int | None = ...,
+        surfaces: _abc.Iterable[Global___Surface.ValueType] | None = ...,
+        browsers: _abc.Iterable[_builtins.str] | None = ...,
+        foreground_ms: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms", "cpu_ms", b"cpu_ms"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms", "_foreground_ms", b"_foreground_ms", "cpu_ms", b"cpu_ms", "foreground_ms", b"foreground_ms"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms", "app_id", b"app_id", "category", b"category", "cpu_ms", b"cpu_ms", "os_user", b"os_user", "process_count", b"process_count", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms", "_foreground_ms", b"_foreground_ms", "app_id", b"app_id", "browsers", b"browsers", "category", b"category", "cpu_ms", b"cpu_ms", "foreground_ms", b"foreground_ms", "os_user", b"os_user", "process_count", b"process_count", "session_id", b"session_id", "surfaces", b"surfaces"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cpu_ms: _TypeAlias = _typing.Literal["cpu_ms"]  # noqa: Y015
     _WhichOneofArgType__cpu_ms: _TypeAlias = _typing.Literal["_cpu_ms", b"_cpu_ms"]  # noqa: Y015
+    _WhichOneofReturnType__foreground_ms: _TypeAlias = _typing.Literal["foreground_ms"]  # noqa: Y015
+    _WhichOneofArgType__foreground_ms: _TypeAlias = _typing.Literal["_foreground_ms", b"_foreground_ms"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__cpu_ms) -> _WhichOneofReturnType__cpu_ms | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__foreground_ms) -> _WhichOneofReturnType__foreground_ms | None: ...
 
 Global___RunningApp: _TypeAlias = RunningApp  # noqa: Y015
 
