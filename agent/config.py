@@ -99,6 +99,10 @@ class AgentConfig:
     """Seconds between asking the collector for a newer agent config and catalog (jittered, so
     a fleet does not ask in step; also once at start). 0: never ask, and ignore what was given
     before (agent/central_config.py)."""
+    browser_incognito: bool = False
+    """Report catalog tabs in incognito/private windows too (issue 9). Off: the browser extension
+    and the agent both leave them out; the organisation's choice, set in the agent config it
+    deploys. Taken at start."""
 
     def validate(self) -> AgentConfig:
         _check_positive(self, "scan_interval_s", "heartbeat_interval_s", "batch_max_delay_s")

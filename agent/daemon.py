@@ -8,6 +8,10 @@ While it runs the daemon also follows its files (DESIGN.md §3, watchdog): a sav
 catalog is reloaded and an app installed or removed is reported. watchdog's threads only note
 what changed (agent/fs_watch.py); each scan takes what has settled and acts on this thread, so
 the scanner, the inventory and the spool are only ever used from here.
+
+Catalog web services open in browser tabs (issue 9) reach it through agent/browser_surface.py:
+its socket's thread keeps the tab state, and each scan hands the tabs open now to the tracker
+beside the processes, so a tab and the app's window or client for one user are one session.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from agent.browser_surface import BrowserSurface
 from agent.catalog import Catalog, current_os, load_catalog
 from agent.central_config import CentralConfig, central_config_for
 from agent.clock_jump import ClockWatch, describe_jump
@@ -33,7 +38,7 @@ from agent.scan import Scanner
 from agent.sender import Sender, SenderSettings
 from agent.service_notify import READY, STOPPING, Watchdog, notify
 from agent.spool import Loss, LossNotice, Spool
-from agent.status_file import DeviceFacts, StatusFile
+from agent.status_file import BrowserStatus, DeviceFacts, StatusFile
 from agent.tracker import SessionTracker, Transition
 from commaudit.v1 import events_pb2
 
@@ -77,8 +82,10 @@ class AgentDaemon:
         watches: Watches | None = None,
         wall_clock: Callable[[], float] = time.time,
         status: StatusFile | None = None,
+        browser: BrowserSurface | None = None,
     ) -> None:
-        """wall_clock: read each scan to detect clock jumps; a test passes one it can move."""
+        """wall_clock: read each scan to detect clock jumps; a test passes one it can move.
+        browser: where the browsers' tabs come from; None: no browser surface."""
         self.device_id = device_id
         self.catalog = catalog
         self.spool = spool
@@ -90,6 +97,8 @@ class AgentDaemon:
         self.flush_timeout_s = flush_timeout_s
         self.watches = watches or Watches()
         self.status = status
+        self.browser = browser
+        self._browser_shown: BrowserStatus | None = None
         self._watcher: Watcher | None = None
         self._clock = ClockWatch(wall_clock)
         self._next_heartbeat = 0.0
@@ -97,7 +106,8 @@ class AgentDaemon:
 
     def run(self, stop: threading.Event) -> None:
         """Scan until `stop` is set, then shut down cleanly."""
-        self._record([self._lifecycle(Lifecycle.KIND_STARTED)])
+        problem = self.browser.start() if self.browser is not None else ""
+        self._record([self._lifecycle(Lifecycle.KIND_STARTED, problem)])
         self.sender.start()
         self.start_watching()
         notify(READY)  # systemd (Type=notify): the loop runs, dependants may start
@@ -135,9 +145,13 @@ class AgentDaemon:
         if self.watches.central is not None:
             changed |= self.watches.central.poll()  # never waits: its thread does the asking
         self._take_changes(changed)
-        transitions = self.tracker.update(self.scanner.scan(), time.monotonic())
+        running = self.scanner.scan()
+        tabs = self.browser.open_tabs(self.catalog) if self.browser is not None else None
+        transitions = self.tracker.update(running, time.monotonic(), tabs)
         if transitions:
             self._record([transition_event(self.device_id, t) for t in transitions])
+        if self.browser is not None and self.browser.status(self.catalog) != self._browser_shown:
+            self._write_status("running")  # what status lists of the tabs follows them
         return transitions
 
     def _take_changes(self, keys: set[str]) -> None:
@@ -182,6 +196,8 @@ class AgentDaemon:
             if isinstance(self.spool, GatedSpool):
                 self.spool.catalog = watched.catalog
             self.scanner.set_matcher(self.catalog.matcher_for(current_os()))
+            if self.browser is not None:
+                self.browser.set_catalog(self.catalog)
         self._record([self._lifecycle(Lifecycle.KIND_CATALOG_RELOADED, outcome.detail)])
         if not outcome.rejected and self.watches.installs is not None:
             installs = self.watches.profile.install_catalog(watched.catalog)
@@ -208,6 +224,8 @@ class AgentDaemon:
             self._watcher = None
         if self.watches.central is not None:
             self.watches.central.close()
+        if self.browser is not None:
+            self.browser.close()  # the hosts see the agent go; their tabs' sessions end below
         stops = self.tracker.stop_all(time.monotonic())
         events = [transition_event(self.device_id, t) for t in stops]
         self._record([*events, self._lifecycle(Lifecycle.KIND_STOPPED)])
@@ -218,8 +236,10 @@ class AgentDaemon:
         self.spool.close()
 
     def _write_status(self, state: str) -> None:
+        browsers = self.browser.status(self.catalog) if self.browser is not None else None
+        self._browser_shown = browsers
         if self.status is not None:
-            self.status.write(self.spool, state, self.catalog.version)
+            self.status.write(self.spool, state, self.catalog.version, browsers)
 
     def _record(self, events: list[events_pb2.Event]) -> None:
         self.spool.append(events)
@@ -304,9 +324,10 @@ def open_agent(
     watches.central = central_config_for(
         config, channel, enrollment.metadata, watches.config, watches.catalog
     )
+    catalog = profile.catalog(full_catalog)
     return AgentDaemon(
         enrollment.device_id,
-        profile.catalog(full_catalog),
+        catalog,
         spool,
         Sender(spool, channel, enrollment.metadata, settings),
         scan_interval_s=config.scan_interval_s,
@@ -314,6 +335,7 @@ def open_agent(
         flush_timeout_s=config.flush_timeout_s,
         watches=watches,
         status=StatusFile(config.state_dir, device, config.heartbeat_interval_s),
+        browser=BrowserSurface(catalog, profile, report_incognito=config.browser_incognito),
     )
 
 

@@ -30,7 +30,7 @@ class EventSummary:
     occurred_at_ms: int
     detail: str
     """A few words more: the apps a heartbeat listed, a lifecycle event's kind, how a
-    session ended."""
+    session ended, where an app was seen (process, app window, browser tab and browser)."""
 
 
 def summarize(event: events_pb2.Event) -> EventSummary:
@@ -49,10 +49,24 @@ def _detail(event: events_pb2.Event) -> str:
         return "running: " + (", ".join(running) or "none")
     if kind == "agent_lifecycle":
         return _name(events_pb2.AgentLifecycle.Kind.Name, event.agent_lifecycle.kind, "KIND_")
+    if kind == "app_started":
+        return _seen_on(event.app_started)
     if kind == "app_stopped":
         reason = _name(events_pb2.AppStopped.Reason.Name, event.app_stopped.reason, "REASON_")
-        return reason.replace("_", " ")
+        return " ".join(
+            part for part in (reason.replace("_", " "), _seen_on(event.app_stopped)) if part
+        )
     return ""
+
+
+def _seen_on(body: events_pb2.AppStarted | events_pb2.AppStopped) -> str:
+    """'as browser tab in chromium', 'as process, app window': where the app was seen (issue 9);
+    empty from agents that do not say."""
+    names = [_name(events_pb2.Surface.Name, s, "SURFACE_").replace("_", " ") for s in body.surfaces]
+    if not names:
+        return ""
+    browsers = f" in {', '.join(body.browsers)}" if body.browsers else ""
+    return f"as {', '.join(names)}{browsers}"
 
 
 def category_name(category: events_pb2.Category.ValueType) -> str:

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
+from agent.scan import Surface
 from agent.tracker import Session, Started, Stopped, Transition
 from commaudit.v1 import events_pb2
 
@@ -21,6 +22,28 @@ Lifecycle = events_pb2.AgentLifecycle
 def category_enum(category: str) -> events_pb2.Category.ValueType:
     """Catalog category name -> wire enum (`email` -> CATEGORY_EMAIL)."""
     return events_pb2.Category.Value(f"CATEGORY_{category.upper()}")
+
+
+def surface_enum(surface: Surface) -> events_pb2.Surface.ValueType:
+    """Surface -> wire enum (`browser_tab` -> SURFACE_BROWSER_TAB)."""
+    return events_pb2.Surface.Value(f"SURFACE_{surface.upper()}")
+
+
+def _seen_on(
+    message: events_pb2.AppStarted | events_pb2.AppStopped | events_pb2.RunningApp,
+    session: Session,
+) -> None:
+    """Surfaces (in the enum's order) and browsers (sorted): the same session, the same bytes."""
+    message.surfaces.extend(sorted(surface_enum(s) for s in session.surfaces))
+    message.browsers.extend(sorted(session.browsers))
+
+
+def _measured(message: events_pb2.AppStopped | events_pb2.RunningApp, session: Session) -> None:
+    """CPU and foreground time where measured: an absent field is "not measured", not 0."""
+    if session.cpu_ms is not None:
+        message.cpu_ms = session.cpu_ms
+    if session.foreground_ms is not None:
+        message.foreground_ms = session.foreground_ms
 
 
 def new_event(device_id: str, occurred_at_ms: int | None = None) -> events_pb2.Event:
@@ -39,15 +62,15 @@ def transition_event(
     event = new_event(device_id, occurred_at_ms)
     session = transition.session
     if isinstance(transition, Started):
-        event.app_started.CopyFrom(
-            events_pb2.AppStarted(
-                session_id=session.session_id,
-                app_id=session.app.id,
-                category=category_enum(session.app.category),
-                os_user=session.os_user,
-                process_count=session.process_count,
-            )
+        started = events_pb2.AppStarted(
+            session_id=session.session_id,
+            app_id=session.app.id,
+            category=category_enum(session.app.category),
+            os_user=session.os_user,
+            process_count=session.process_count,
         )
+        _seen_on(started, session)
+        event.app_started.CopyFrom(started)
     else:
         event.app_stopped.CopyFrom(_stopped(transition))
     return event
@@ -60,15 +83,19 @@ def _stopped(transition: Stopped) -> events_pb2.AppStopped:
         if transition.agent_stopped
         else events_pb2.AppStopped.REASON_EXITED
     )
-    return events_pb2.AppStopped(
+    stopped = events_pb2.AppStopped(
         session_id=session.session_id,
         app_id=session.app.id,
         category=category_enum(session.app.category),
         os_user=session.os_user,
         duration_ms=transition.duration_ms,
         reason=reason,
-        cpu_ms=session.cpu_ms,
     )
+    _seen_on(stopped, session)
+    _measured(stopped, session)
+    if stopped.HasField("foreground_ms"):  # a part of the duration, each rounded on its own
+        stopped.foreground_ms = min(stopped.foreground_ms, transition.duration_ms)
+    return stopped
 
 
 def heartbeat_event(
@@ -96,14 +123,16 @@ def heartbeat_event(
 
 
 def _running_app(session: Session) -> events_pb2.RunningApp:
-    return events_pb2.RunningApp(
+    running = events_pb2.RunningApp(
         session_id=session.session_id,
         app_id=session.app.id,
         category=category_enum(session.app.category),
         os_user=session.os_user,
         process_count=session.process_count,
-        cpu_ms=session.cpu_ms,
     )
+    _seen_on(running, session)
+    _measured(running, session)
+    return running
 
 
 def lifecycle_event(
@@ -139,5 +168,6 @@ __all__ = [
     "heartbeat_event",
     "lifecycle_event",
     "new_event",
+    "surface_enum",
     "transition_event",
 ]

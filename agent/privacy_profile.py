@@ -11,6 +11,10 @@ Two layers, so that one mistake cannot leak:
   never even recognised;
 - `GatedSpool` puts every event through `Profile.redact` and `Profile.admits` before it is
   stored, so nothing the profile forbids reaches the spool, whatever part of the agent made it.
+
+Browser tabs (issue 9) follow the same two layers: on a personal device the browser extension is
+told to collect nothing (agent/browser_surface.py), and an event that names a browser tab
+anyway is refused here.
 """
 
 from __future__ import annotations
@@ -105,6 +109,8 @@ class Profile:
         forbidden = next(_forbidden_fields(event), None)
         if forbidden is not None:
             return f"{kind}: {forbidden} is set: a personal device sends no command line or path"
+        if _names_a_browser_tab(event, kind):
+            return f"{kind}: names a browser tab: nothing from browsers is collected here (§3.2)"
         allowed = self.inventories if kind in ("app_installed", "app_removed") else self.tracks
         for app_id in _app_ids(event, kind):
             why = _refusal(app_id, catalog, allowed)
@@ -127,6 +133,8 @@ class Profile:
                 " even recognise them on this device.",
                 "Never collected: installs of any other app, command lines, file paths, window"
                 " titles, web addresses, or what you write, read, say or watch.",
+                "Never collected: anything from web browsers; the commaudit browser extension,"
+                " if installed, is told to stay idle on this device.",
             ]
         return [
             "This device belongs to the employer (no expectation of privacy, City 4.01.06 §3.1,"
@@ -136,8 +144,12 @@ class Profile:
             "Collected: while they run, a heartbeat about once a minute naming them, with the"
             " agent's own health (version, events waiting, events lost).",
             "Collected: installs and removals of catalog apps, with where they are installed.",
-            "Never collected: command lines, window titles, web addresses, or what you write,"
-            " read, say or watch.",
+            "Collected: which catalog web services (webmail, social networks, video sharing, web"
+            " meetings) are open in browser tabs, whether one is the tab in use, and the browser,"
+            " by service name only.",
+            "Never collected: command lines, window titles, web addresses (not even the name of"
+            " a site outside the catalog), private/incognito windows unless the organisation"
+            " chose otherwise, or what you write, read, say or watch.",
         ]
 
 
@@ -148,6 +160,24 @@ def _app_ids(event: events_pb2.Event, kind: str) -> list[str]:
     if kind == "agent_lifecycle":
         return []
     return [getattr(event, kind).app_id]
+
+
+def _names_a_browser_tab(event: events_pb2.Event, kind: str) -> bool:
+    """A session seen in a browser tab, or with a browser or foreground time (known from tabs
+    alone)."""
+    if kind == "heartbeat":
+        sessions: list[Message] = list(event.heartbeat.running)
+    elif kind in ("app_started", "app_stopped"):
+        sessions = [getattr(event, kind)]
+    else:
+        return False
+    for session in sessions:
+        for descriptor, value in session.ListFields():
+            if descriptor.name in ("browsers", "foreground_ms"):
+                return True
+            if descriptor.name == "surfaces" and events_pb2.SURFACE_BROWSER_TAB in value:
+                return True
+    return False
 
 
 def _refusal(app_id: str, catalog: Catalog, allowed: Callable[[App], bool]) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import NamedTuple, TypeVar
 
 import psutil
@@ -23,6 +24,17 @@ SessionKey = tuple[str, str]
 """(app id, OS user): one session per app per OS user."""
 ProcessKey = tuple[int, int]
 """(pid, start time): one process over its whole life, across an `exec` in place."""
+
+
+class Surface(StrEnum):
+    """Where an app was seen (issue 9); the wire's enum Surface, SURFACE_<NAME>."""
+
+    PROCESS = "process"
+    """A desktop client's own processes."""
+    APP_WINDOW = "app_window"
+    """A browser showing the service as an app window or installed web app (`--app=`)."""
+    BROWSER_TAB = "browser_tab"
+    """An ordinary browser tab, as the browser extension reports it (agent/browser/)."""
 
 
 class ProcessCpu(NamedTuple):
@@ -39,16 +51,19 @@ class Running(dict[SessionKey, tuple[App, int]]):
 
     `processes` holds, under the same keys, each of those processes with its CPU time: what the
     tracker adds up into a session's CPU time. Running built from counts alone (as tests do)
-    simply has none.
+    simply has none. `surfaces` holds what the processes were: an app's own, or a browser's
+    app window; a key it lacks counts as PROCESS.
     """
 
     def __init__(
         self,
         counts: Mapping[SessionKey, tuple[App, int]] | None = None,
         processes: Mapping[SessionKey, dict[ProcessKey, ProcessCpu]] | None = None,
+        surfaces: Mapping[SessionKey, set[Surface]] | None = None,
     ) -> None:
         super().__init__(counts or {})
         self.processes: dict[SessionKey, dict[ProcessKey, ProcessCpu]] = dict(processes or {})
+        self.surfaces: dict[SessionKey, set[Surface]] = dict(surfaces or {})
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,7 @@ class _Seen:
     stamp: ProcessStamp
     app: App | None
     os_user: str
+    surface: Surface = Surface.PROCESS
 
 
 class Scanner:
@@ -119,7 +135,13 @@ class Scanner:
         info = read_process(pid)
         if info is None:
             return _Seen(stamp, None, "")
-        return _Seen(stamp, self._matcher.match(info.name, info.exe, info.cmdline), info.os_user)
+        app = self._matcher.match(info.name, info.exe, info.cmdline)
+        surface = Surface.PROCESS
+        # The catalog tries command-line rules on browsers alone, and a browser matches nothing
+        # else: a match the command line decided is a browser showing the app in a window.
+        if app is not None and self._matcher.match(info.name, info.exe, ()) is None:
+            surface = Surface.APP_WINDOW
+        return _Seen(stamp, app, info.os_user, surface)
 
     def _running(self, matched: list[tuple[int, App, _Seen, bool]]) -> Running:
         """Group the matched processes by session key, leaving out those that have exited but
@@ -133,6 +155,7 @@ class Scanner:
             processes = running.processes.setdefault(key, {})
             processes[(pid, entry.stamp[0])] = ProcessCpu(usage.cpu_ms, new)
             running[key] = (app, len(processes))
+            running.surfaces.setdefault(key, set()).add(entry.surface)
         return running
 
 

@@ -25,6 +25,7 @@ from agent.enrollment import CA_FILE, open_channel
 from agent.event_summary import EventSummary
 from agent.privacy_profile import Profile, ProfileError
 from agent.status_file import (
+    BrowserStatus,
     DeviceFacts,
     StatusSnapshot,
     StatusUnreadable,
@@ -144,6 +145,7 @@ def as_json(status: Status, now_ms: int | None = None) -> dict[str, Any]:
         "spool": {"depth": snapshot.spool_depth, "events_dropped": snapshot.events_dropped}
         if snapshot
         else None,
+        "browsers": asdict(snapshot.browsers) if snapshot and snapshot.browsers else None,
         "last_sent": [_sent_json(s) for s in snapshot.last_sent] if snapshot else [],
         "problems": status.problems,
     }
@@ -179,6 +181,8 @@ def render(status: Status, now_ms: int | None = None) -> str:
                 "Apps recognised: {} of the {} in the catalog.".format(*status.tracked_apps)
             )
         lines += [_bullet(line) for line in said]
+    if status.snapshot and status.snapshot.browsers:
+        lines += ["", *_browser_lines(status.snapshot.browsers)]
     if status.snapshot:
         lines += ["", *_sent_lines(status.snapshot.last_sent)]
     if status.problems:
@@ -213,6 +217,20 @@ def _agent_lines(snapshot: StatusSnapshot, now_ms: int | None) -> list[str]:
         f"Spool:     {snapshot.spool_depth} events waiting to be sent,"
         f" {snapshot.events_dropped} lost to a full spool",
     ]
+
+
+def _browser_lines(browsers: BrowserStatus) -> list[str]:
+    """What the browser extension reports: service names only, never a site's address."""
+    if not browsers.collected:
+        return [f"Browser tabs: {browsers.detail}"]
+    if not browsers.tabs:
+        return ["Browser tabs: no catalog web service is open in a browser now"]
+    lines = ["Catalog web services open in browser tabs now (reported by name only):"]
+    for tab in browsers.tabs:
+        count = f"{tab.tabs} tab" + ("s" if tab.tabs != 1 else "")
+        use = ", in use" if tab.focused else ""
+        lines.append(f"  {tab.app_id} ({tab.category}) in {tab.browser}: {count}{use}")
+    return lines
 
 
 def _sent_lines(sent: tuple[EventSummary, ...]) -> list[str]:

@@ -3,8 +3,10 @@
 `commaudit-agent status` must work for the device's user, who may read neither the credential
 (enrollment.json, owner-only) nor the spool (owner-only: it holds every user's sessions). So
 the agent writes, at enrollment, at start, at every heartbeat and at stop, a small file for
-everyone: the device's public facts, the spool's depth, the last events sent. No secret, no OS
-user. Written whole through agent.atomic_file, so a reader never sees half of it.
+everyone: the device's public facts, the spool's depth, the last events sent, and the catalog
+web services open in browser tabs now (issue 9: by app id and browser, never a hostname). No
+secret, no OS user: on a shared device one user's tabs are not another's business. Written
+whole through agent.atomic_file, so a reader never sees half of it.
 
 The state directory is 0711 (enrollment.py): others may open status.json and collector-ca.pem
 by name, but cannot list the directory or open the rest.
@@ -59,6 +61,27 @@ class DeviceFacts:
 
 
 @dataclass(frozen=True)
+class TabApp:
+    """A catalog web service open in browser tabs now, as the browser extension reports it."""
+
+    app_id: str
+    category: str
+    browser: str
+    tabs: int
+    focused: bool
+    """One of its tabs is the active tab of a focused window."""
+
+
+@dataclass(frozen=True)
+class BrowserStatus:
+    collected: bool
+    """The agent hears the browsers: an employer's device whose agent listens for them."""
+    detail: str
+    """Why it does not; empty when it does."""
+    tabs: tuple[TabApp, ...] = ()
+
+
+@dataclass(frozen=True)
 class StatusSnapshot:
     device: DeviceFacts
     agent: str
@@ -71,6 +94,8 @@ class StatusSnapshot:
     events_dropped: int
     last_sent: tuple[EventSummary, ...]
     """Newest first."""
+    browsers: BrowserStatus | None = None
+    """None from an agent that has no browser surface (or has not run yet)."""
 
 
 class StatusFile:
@@ -82,7 +107,13 @@ class StatusFile:
         self.device = device
         self.heartbeat_interval_s = heartbeat_interval_s
 
-    def write(self, spool: Spool | None, agent: str, catalog_version: str) -> None:
+    def write(
+        self,
+        spool: Spool | None,
+        agent: str,
+        catalog_version: str,
+        browsers: BrowserStatus | None = None,
+    ) -> None:
         """Never raises: the status is a courtesy to the device's user, and a full or read-only
         disk must not stop the agent (the spool says what went wrong, if anything)."""
         snapshot = StatusSnapshot(
@@ -94,6 +125,7 @@ class StatusFile:
             spool.depth() if spool else 0,
             spool.dropped() if spool else 0,
             tuple(spool.recently_sent(SENT_KEPT)) if spool else (),
+            browsers,
         )
         try:
             write_status(self.path, snapshot)
@@ -138,7 +170,15 @@ def _snapshot(data: dict[str, Any]) -> StatusSnapshot:
         spool_depth=int(data["spool_depth"]),
         events_dropped=int(data["events_dropped"]),
         last_sent=tuple(EventSummary(**row) for row in data["last_sent"]),
+        browsers=_browsers(data.get("browsers")),  # absent from an agent before issue 9
     )
+
+
+def _browsers(data: dict[str, Any] | None) -> BrowserStatus | None:
+    if data is None:
+        return None
+    tabs = tuple(TabApp(**row) for row in data["tabs"])
+    return BrowserStatus(bool(data["collected"]), str(data["detail"]), tabs)
 
 
 def read_device(state_dir: Path, snapshot: StatusSnapshot | None) -> DeviceFacts | None:
@@ -179,10 +219,12 @@ def _why_not(path: Path) -> str:
 
 __all__ = [
     "STATUS_FILE",
+    "BrowserStatus",
     "DeviceFacts",
     "StatusFile",
     "StatusSnapshot",
     "StatusUnreadable",
+    "TabApp",
     "read_device",
     "read_status",
     "write_status",

@@ -10,6 +10,14 @@ scans loses at most one scan interval of CPU time. A process that joined by star
 previous scan counts from its start, so an app's start-up, often its busiest second, is in;
 one that already existed (before the agent started, before a catalog reload, or under another
 name before an `exec`) counts from when it joined.
+
+Browser tabs (issue 9) join the same session as the app's processes and app windows for the
+same user: a YouTube app window and a YouTube tab of one user are one session, open while
+either is. A session records every surface and browser it was seen on, and its foreground time:
+how long one of its tabs was the active tab of the focused window, as each scan saw it (what a
+scan saw holds until the next one). Foreground time is known for tabs only, so a session that
+never had a tab has none; one that never had a process has no CPU time (the browser's CPU is
+not the service's), which is "not measured", not 0.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agent.catalog import App
-from agent.scan import ProcessCpu, ProcessKey, Running
+from agent.scan import ProcessCpu, ProcessKey, Running, SessionKey, Surface
 
 
 @dataclass
@@ -45,6 +53,39 @@ class SessionCpu:
             self._counted[key] = (base, max(base, cpu_ms))
 
 
+@dataclass(frozen=True)
+class OpenTabs:
+    """One app's catalog tabs for one OS user, over all their browsers, as one scan saw them."""
+
+    app: App
+    browsers: frozenset[str]
+    focused: bool
+    """One of them is the active tab of a focused window."""
+
+
+@dataclass
+class Focus:
+    """Foreground time: what each scan saw holds until the next scan (or the session's end)."""
+
+    _total_s: float = 0.0
+    _since: float | None = None
+    """When a scan last saw a focused tab, if the latest scan did."""
+
+    @property
+    def total_ms(self) -> int:
+        return round(self._total_s * 1000)
+
+    def observe(self, focused: bool, now_mono: float) -> None:
+        self.close(now_mono)
+        self._since = now_mono if focused else None
+
+    def close(self, now_mono: float) -> None:
+        """Count the time since the last focused sighting, up to now."""
+        if self._since is not None:
+            self._total_s += max(0.0, now_mono - self._since)
+            self._since = now_mono
+
+
 @dataclass
 class Session:
     """One app running for one OS user, first seen by one scan, gone in a later one."""
@@ -55,14 +96,47 @@ class Session:
     process_count: int
     started_mono: float = field(repr=False)
     cpu: SessionCpu = field(default_factory=SessionCpu, repr=False)
+    surfaces: set[Surface] = field(default_factory=set)
+    """Every surface it was seen on so far."""
+    browsers: set[str] = field(default_factory=set)
+    """Every browser its tabs were open in so far."""
+    focus: Focus | None = field(default=None, repr=False)
+    """None until it has a tab."""
 
     @property
-    def cpu_ms(self) -> int:
-        """CPU time its processes used during the session, as of the latest scan."""
+    def cpu_ms(self) -> int | None:
+        """CPU time its processes used during the session, as of the latest scan; None when
+        it never had a process (tabs only)."""
+        if not self.surfaces - {Surface.BROWSER_TAB}:
+            return None
         return self.cpu.total_ms
+
+    @property
+    def foreground_ms(self) -> int | None:
+        """Time one of its tabs was focused, as of the latest scan; None: it never had a tab."""
+        return self.focus.total_ms if self.focus is not None else None
 
     def duration_ms(self, now_mono: float) -> int:
         return max(0, round((now_mono - self.started_mono) * 1000))
+
+    def observe(self, running: Running, tabs: OpenTabs | None, now_mono: float) -> None:
+        """Take one scan's sighting of the session: its processes, its tabs, or both."""
+        key = (self.app.id, self.os_user)
+        counted = running.get(key)
+        self.process_count = counted[1] if counted is not None else 0
+        if counted is not None:
+            self.surfaces |= running.surfaces.get(key) or {Surface.PROCESS}
+        self.cpu.update(running.processes.get(key, {}))
+        if tabs is not None:
+            self.surfaces.add(Surface.BROWSER_TAB)
+            self.browsers |= tabs.browsers
+            self.focus = self.focus or Focus()
+        if self.focus is not None:
+            self.focus.observe(tabs is not None and tabs.focused, now_mono)
+
+    def end(self, now_mono: float) -> None:
+        if self.focus is not None:
+            self.focus.close(now_mono)
 
 
 @dataclass(frozen=True)
@@ -90,27 +164,36 @@ class SessionTracker:
     def running(self) -> list[Session]:
         return list(self._open.values())
 
-    def update(self, running: Running, now_mono: float) -> list[Transition]:
-        """Sessions that began or ended since the previous scan (stops first)."""
+    def update(
+        self,
+        running: Running,
+        now_mono: float,
+        tabs: Mapping[SessionKey, OpenTabs] | None = None,
+    ) -> list[Transition]:
+        """Sessions that began or ended since the previous scan (stops first). `tabs`: the
+        catalog tabs open now, by (app id, OS user), the same keys as `running`."""
+        tabs = tabs or {}
         transitions: list[Transition] = []
-        for key in [key for key in self._open if key not in running]:
+        for key in [key for key in self._open if key not in running and key not in tabs]:
             ended = self._open.pop(key)
+            ended.end(now_mono)
             transitions.append(Stopped(ended, ended.duration_ms(now_mono)))
-        for key, (app, count) in running.items():
+        seen = {key: entry[0] for key, entry in running.items()}
+        seen |= {key: entry.app for key, entry in tabs.items() if key not in seen}
+        for key, app in seen.items():
             session = self._open.get(key)
             if session is None:
-                session = Session(str(uuid.uuid4()), app, key[1], count, now_mono)
+                session = Session(str(uuid.uuid4()), app, key[1], 0, now_mono)
                 self._open[key] = session
                 transitions.append(Started(session))
-            else:
-                session.process_count = count
-            session.cpu.update(running.processes.get(key, {}))
+            session.observe(running, tabs.get(key), now_mono)
         return transitions
 
     def stop_all(self, now_mono: float) -> list[Transition]:
         """End every open session because the agent itself is stopping."""
-        stopped: list[Transition] = [
-            Stopped(s, s.duration_ms(now_mono), agent_stopped=True) for s in self._open.values()
-        ]
+        stopped: list[Transition] = []
+        for session in self._open.values():
+            session.end(now_mono)
+            stopped.append(Stopped(session, session.duration_ms(now_mono), agent_stopped=True))
         self._open.clear()
         return stopped

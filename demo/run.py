@@ -81,6 +81,8 @@ def command(*argv: str) -> str:
 def main() -> None:
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir()
+    # The agent's socket for browsers stays in the demo's folder too, not /run/commaudit-agent.
+    os.environ["COMMAUDIT_BROWSER_SOCKET"] = str(OUT / "browser.sock")
     state = OUT / "collector"
     ca = state / "tls" / "ca.pem"
     connection = state / "admin-connection.json"

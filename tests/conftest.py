@@ -1,4 +1,5 @@
-"""Fixtures shared by every test directory: real processes under catalog apps' names."""
+"""Fixtures shared by every test directory: real processes under catalog apps' names, and a
+browser socket of each test's own."""
 
 from __future__ import annotations
 
@@ -9,6 +10,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from agent.browser.socket_path import SOCKET_ENV
+
+
+@pytest.fixture(autouse=True)
+def browser_socket(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every agent a test starts (in-process or as a console script) listens for browsers here,
+    never on the device's /run/commaudit-agent/browser.sock: tests may run as root, beside a
+    real agent. A short path: a Unix socket's is at most 107 bytes."""
+    path = tmp_path_factory.mktemp("sock") / "browser.sock"
+    monkeypatch.setenv(SOCKET_ENV, str(path))
+    return path
 
 
 @pytest.fixture

@@ -131,12 +131,13 @@ def running_agent(
     collector: str,
     *,
     debounce_s: float = 0.1,
+    ownership: str = "employer",
 ) -> Iterator[RunningAgent]:
     """The daemon as `commaudit-agent run --config FILE` wires it, run until the block ends."""
     source = ConfigSource(config_file, {}, {})
     config = source.load()
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    enrollment = Enrollment("dev-1", "secret", collector, True, "city", "employer", "")
+    enrollment = Enrollment("dev-1", "secret", collector, True, "city", ownership, "")
     daemon = open_agent(config, enrollment, source)
     daemon.watches.debounce_s = debounce_s
     stop = threading.Event()

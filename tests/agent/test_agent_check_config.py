@@ -57,8 +57,9 @@ def test_check_config_prints_each_setting_with_its_source(tmp_path: Path) -> Non
         "install_dirs": ("[]", "default"),
         "watch": ("true", "default"),
         "config_poll_interval_s": ("300.0", "default"),
+        "browser_incognito": ("false", "default"),
     }
-    assert len(result.stdout.splitlines()) == 12
+    assert len(result.stdout.splitlines()) == 13
 
 
 @pytest.mark.parametrize(

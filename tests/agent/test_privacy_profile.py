@@ -148,6 +148,26 @@ def test_a_heartbeat_naming_a_personal_app_is_refused_on_a_personal_device() -> 
     assert PERSONAL.admits(event, catalog) is None
 
 
+def test_a_session_seen_in_a_browser_tab_is_refused_on_a_personal_device_only() -> None:
+    """Defence in depth (issue 9): the extension is told to stay idle there, and an event that
+    names a tab anyway, by surface, browser or foreground time, is still refused."""
+    catalog = load_catalog()
+    started = _app_event("app_started", "gmail", "email")
+    started.app_started.surfaces.append(events_pb2.SURFACE_BROWSER_TAB)
+    stopped = _app_event("app_stopped", "gmail", "email")
+    stopped.app_stopped.foreground_ms = 0
+    beat = new_event(DEVICE)
+    beat.heartbeat.running.add(app_id="gmail", os_user="alice", browsers=["chromium"])
+    refusal = "names a browser tab: nothing from browsers is collected here (§3.2)"
+    for event in (started, stopped, beat):
+        kind = event.WhichOneof("kind")
+        assert PERSONAL.admits(event, catalog) == f"{kind}: {refusal}"
+        assert EMPLOYER.admits(event, catalog) is None
+    process = _app_event("app_started", "gmail", "email")
+    process.app_started.surfaces.append(events_pb2.SURFACE_APP_WINDOW)
+    assert PERSONAL.admits(process, catalog) is None
+
+
 def test_the_gated_spool_stores_only_what_the_profile_admits(tmp_path: Path) -> None:
     catalog = load_catalog()
     spool = GatedSpool(
@@ -181,8 +201,10 @@ def test_each_profile_says_what_it_collects_and_never_collects() -> None:
     assert "business or mixed-use" in personal
     assert "Never collected: apps the catalog marks for personal use" in personal
     assert "command lines, file paths" in personal
+    assert "Never collected: anything from web browsers" in personal
     employer = " ".join(EMPLOYER.describe())
     assert "any communication app in the catalog" in employer
+    assert "open in browser tabs" in employer and "by service name only" in employer
     assert "with where they are installed" in employer
 
 

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.chromium import chromium_binary
+from tests.chromium import Browser, chromium_argv, chromium_binary, unpacked_id
 from tests.packaging.conftest import REPO, build_script
 
 EXTENSION = REPO / "agent" / "browser" / "extension"
@@ -192,77 +191,6 @@ class Recorder:
             if time.monotonic() > deadline:
                 pytest.fail(f"timed out waiting for {what}; the host got: {self.raw()[-3000:]}")
             time.sleep(0.05)
-
-
-class Browser:
-    """A headless Chromium with DevTools on a port of its choosing, in its own process group."""
-
-    def __init__(self, argv: list[str], profile: Path) -> None:
-        self.profile = profile
-        self.process = subprocess.Popen(
-            argv,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    def devtools(self, path: str, method: str = "GET") -> Any:
-        port_file = self.profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 20
-        while not port_file.exists() or not port_file.read_text().strip():
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                pytest.fail("chromium did not open its DevTools port")
-            time.sleep(0.05)
-        port = port_file.read_text().split()[0]
-        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body = response.read()
-        return json.loads(body) if body.startswith((b"{", b"[")) else body
-
-    def open(self, url: str) -> str:
-        return str(self.devtools(f"/json/new?{url}", method="PUT")["id"])
-
-    def close(self, target: str) -> None:
-        self.devtools(f"/json/close/{target}")
-
-    def workers(self) -> list[str]:
-        return [t["url"] for t in self.devtools("/json/list") if t["type"] == "service_worker"]
-
-    def stop(self) -> None:
-        """SIGTERM to the group: Chromium shuts down and writes its preferences."""
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        except ProcessLookupError:
-            pass
-
-
-def chromium_argv(binary: Path, profile: Path, first_page: str, *flags: str) -> list[str]:
-    """Flags may replace the DevTools port, which keeps the browser running until stopped."""
-    devtools = [] if "--dump-dom" in flags else ["--remote-debugging-port=0"]
-    return [
-        str(binary),
-        "--headless",
-        "--no-sandbox",  # Chromium refuses to start as root with its sandbox
-        "--disable-gpu",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        *devtools,
-        "--host-resolver-rules=MAP * 127.0.0.1",
-        *flags,
-        first_page,
-    ]
-
-
-def unpacked_id(path: Path) -> str:
-    """Chromium's ID of an unpacked extension without a "key": the hash of its absolute path
-    (extensions/common/id_util.cc GenerateIdForPath), mapped to a-p like a key's."""
-    import hashlib
-
-    return build_script.crx3.id_from_bytes(hashlib.sha256(str(path).encode()).digest()[:16])
 
 
 def test_the_host_rule_in_a_browser_matches_the_hand_written_table(

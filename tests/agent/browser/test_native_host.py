@@ -248,7 +248,7 @@ def test_the_agents_cli_runs_the_same_host(agent: RunningAgent, hosts: list[Host
 
 
 AS_NOBODY = r"""
-import os, pwd, sys
+import locale, os, pwd, shutil, sys  # argparse imports these late: load them while root
 
 from agent.browser import native_host
 
