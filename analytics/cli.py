@@ -132,9 +132,9 @@ def write_result(table: pa.Table, result: ReportResult, fmt: str, output: Path |
         pq.write_table(table, output)
         typer.echo(f"{result.report.name}: {table.num_rows} rows written to {output}", err=True)
         return
-    # As wide as the terminal allows (at least 160 columns: session_log has 12), so ids are not
+    # As wide as the terminal allows (at least 240 columns: session_log has 15), so ids are not
     # cut short.
-    text = render(result, fmt, width=max(160, shutil.get_terminal_size().columns))
+    text = render(result, fmt, width=max(240, shutil.get_terminal_size().columns))
     if output is None:
         typer.echo(text, nl=False)
     else:

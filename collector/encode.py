@@ -2,14 +2,17 @@
 
 Why Arrow: DuckDB inserts a registered Arrow table 70-150x faster than `executemany`
 (DESIGN.md §5). The columns are exactly those of `schema/001_events.sql`, in its order, then
-those later migrations added (006: the sessions' CPU time).
+those later migrations added (006: the sessions' CPU time; 008: their surfaces, browsers and
+foreground time).
 
 Enums become the lowercase names analysts filter on (`CATEGORY_INSTANT_MESSAGING` ->
 `instant_messaging`). A proto3 string left empty or a range seq left 0 means "not sent" and
 becomes NULL; counters keep their 0, which is a value. CPU time is an `optional` field: absent
 (an agent that does not measure it) is NULL, never a false 0. UUIDs travel as the canonical text
-that validation admitted and are cast to UUID by the INSERT (store.py). `raw` is the event as
-received, for evidence and for fields added after this schema.
+that validation admitted and are cast to UUID by the INSERT (store.py). Surfaces and browsers are
+repeated fields, where protobuf cannot tell empty from absent: an empty list is NULL (an agent
+too old to say), never a claim of "none". `raw` is the event as received, for evidence and for
+fields added after this schema.
 """
 
 from __future__ import annotations
@@ -50,6 +53,12 @@ SCHEMA = pa.schema(
         ("raw", pa.binary()),
         ("cpu_ms", pa.uint64()),
         ("running_cpu_ms", pa.list_(pa.uint64())),
+        ("surfaces", pa.list_(pa.string())),
+        ("browsers", pa.list_(pa.string())),
+        ("foreground_ms", pa.uint64()),
+        ("running_surfaces", pa.list_(pa.list_(pa.string()))),
+        ("running_browsers", pa.list_(pa.list_(pa.string()))),
+        ("running_foreground_ms", pa.list_(pa.uint64())),
     ]
 )
 
@@ -97,6 +106,11 @@ def stop_reason_name(value: int) -> str:
     return name.removeprefix("REASON_").lower()
 
 
+def surface_name(value: int) -> str:
+    name = events_pb2.Surface.Name(events_pb2.Surface.ValueType(value))
+    return name.removeprefix("SURFACE_").lower()
+
+
 def lifecycle_name(value: int) -> str:
     name = events_pb2.AgentLifecycle.Kind.Name(events_pb2.AgentLifecycle.Kind.ValueType(value))
     return name.removeprefix("KIND_").lower()
@@ -115,7 +129,12 @@ def _session(message: events_pb2.AppStarted | events_pb2.AppStopped) -> Row:
 
 
 def _started(message: events_pb2.AppStarted) -> Row:
-    return {**_session(message), "process_count": message.process_count}
+    return {
+        **_session(message),
+        "process_count": message.process_count,
+        "surfaces": _surfaces(message),
+        "browsers": _browsers(message),
+    }
 
 
 def _stopped(message: events_pb2.AppStopped) -> Row:
@@ -124,13 +143,15 @@ def _stopped(message: events_pb2.AppStopped) -> Row:
         "duration_ms": message.duration_ms,
         "stop_reason": stop_reason_name(message.reason),
         "cpu_ms": _cpu_ms(message),
+        "surfaces": _surfaces(message),
+        "browsers": _browsers(message),
+        "foreground_ms": _foreground_ms(message),
     }
 
 
 def _heartbeat(message: events_pb2.Heartbeat) -> Row:
     return {
-        "running_sessions": [running.session_id for running in message.running],
-        "running_cpu_ms": [_cpu_ms(running) for running in message.running],
+        **_running(message.running),
         "agent_version": message.agent_version or None,
         "catalog_version": message.catalog_version or None,
         "spool_depth": message.spool_depth,
@@ -139,8 +160,49 @@ def _heartbeat(message: events_pb2.Heartbeat) -> Row:
     }
 
 
+def _running(running: Sequence[events_pb2.RunningApp]) -> Row:
+    """Each running session's values, side by side in the order of running_sessions. One pass,
+    calls inlined: heartbeats are most events, and measured on 500 heartbeats of two sessions,
+    building their rows took 2.2 ms before schema 8's three lists, 5.0 ms with a comprehension
+    per list, 3.6 ms so."""
+    sessions, cpu, surfaces, browsers, foreground = [], [], [], [], []
+    names = _SURFACE_NAMES
+    for app in running:
+        sessions.append(app.session_id)
+        cpu.append(app.cpu_ms if app.HasField("cpu_ms") else None)
+        surfaces.append([names[value] for value in app.surfaces] or None)
+        browsers.append(list(app.browsers) or None)
+        foreground.append(app.foreground_ms if app.HasField("foreground_ms") else None)
+    return {
+        "running_sessions": sessions,
+        "running_cpu_ms": cpu,
+        "running_surfaces": surfaces,
+        "running_browsers": browsers,
+        "running_foreground_ms": foreground,
+    }
+
+
 def _cpu_ms(message: events_pb2.AppStopped | events_pb2.RunningApp) -> int | None:
     return message.cpu_ms if message.HasField("cpu_ms") else None
+
+
+_SurfaceFields = events_pb2.AppStarted | events_pb2.AppStopped | events_pb2.RunningApp
+# Every heartbeat names each running session's surfaces: a lookup, not an enum call per value.
+_SURFACE_NAMES = {
+    value.number: surface_name(value.number) for value in events_pb2.Surface.DESCRIPTOR.values
+}
+
+
+def _surfaces(message: _SurfaceFields) -> list[str] | None:
+    return [_SURFACE_NAMES[value] for value in message.surfaces] or None
+
+
+def _browsers(message: _SurfaceFields) -> list[str] | None:
+    return list(message.browsers) or None
+
+
+def _foreground_ms(message: events_pb2.AppStopped | events_pb2.RunningApp) -> int | None:
+    return message.foreground_ms if message.HasField("foreground_ms") else None
 
 
 def _install(message: events_pb2.AppInstalled | events_pb2.AppRemoved) -> Row:

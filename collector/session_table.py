@@ -12,10 +12,11 @@ and the events with rowid <= a watermark never change (tests/collector/test_sess
 checks this across a checkpoint, a reopen and a rolled-back append).
 
 Folding a range again changes nothing: a start fills a row only if it has none, a stop keeps the
-shortest duration (sessions.sql's min) and that stop's CPU time, a heartbeat the latest instant
-(max) and, while no stop is known, the largest CPU time, and a device's "latest" values come from
-the range's highest rowid. So a refresh that committed before a
-publish failed is simply folded again from the published watermark.
+shortest duration (sessions.sql's min) and that stop's CPU and foreground time, a heartbeat the
+latest instant (max) and, while no stop is known, the largest CPU and foreground time, surfaces
+and browsers are a union (sorted), and a device's "latest" values come from the range's highest
+rowid. So a refresh that committed before a publish failed is simply folded again from the
+published watermark.
 """
 
 from __future__ import annotations
@@ -41,18 +42,26 @@ class Refresh:
     """(device_id) of every `device_health` row inserted or changed."""
 
 
+def _union(*lists: str) -> str:
+    """sessions.sql's surfaces and browsers: every value any of the lists names, sorted; NULL,
+    not an empty list, when none names any (an agent too old to say)."""
+    return f"nullif(list_sort(list_distinct(flatten([{', '.join(lists)}]))), [])"
+
+
 # One row per session touched by the new events, with what they say about it. The first stored
 # start wins (sessions.sql would show a second start as a second row; agents send one).
-_SESSION_DELTA = """
+_SESSION_DELTA = f"""
 WITH new AS (
     SELECT rowid AS r, device_id, kind, session_id, os_user, app_id, category, occurred_at,
-           duration_ms, stop_reason, running_sessions, cpu_ms, running_cpu_ms
+           duration_ms, stop_reason, running_sessions, cpu_ms, running_cpu_ms, surfaces,
+           browsers, foreground_ms, running_surfaces, running_browsers, running_foreground_ms
     FROM events
     WHERE rowid > $after AND rowid <= $last
       AND kind IN ('app_started', 'app_stopped', 'heartbeat')
 ),
 started AS (
-    SELECT device_id, session_id, os_user, app_id, category, occurred_at AS started_at
+    SELECT device_id, session_id, os_user, app_id, category, occurred_at AS started_at,
+           surfaces, browsers
     FROM new
     WHERE kind = 'app_started'
     QUALIFY row_number() OVER (PARTITION BY device_id, session_id ORDER BY r) = 1
@@ -61,16 +70,24 @@ stopped AS (
     SELECT device_id, session_id,
            min(duration_ms) AS duration_ms,
            arg_min(stop_reason, duration_ms) AS stop_reason,
-           arg_min_null(cpu_ms, duration_ms) AS cpu_ms
+           arg_min_null(cpu_ms, duration_ms) AS cpu_ms,
+           arg_min_null(foreground_ms, duration_ms) AS foreground_ms,
+           flatten(list(DISTINCT surfaces) FILTER (WHERE surfaces IS NOT NULL)) AS surfaces,
+           flatten(list(DISTINCT browsers) FILTER (WHERE browsers IS NOT NULL)) AS browsers
     FROM new
     WHERE kind = 'app_stopped'
     GROUP BY device_id, session_id
 ),
 beats AS (
-    SELECT device_id, session_id, max(occurred_at) AS last_beat_at, max(cpu_ms) AS cpu_ms
+    SELECT device_id, session_id, max(occurred_at) AS last_beat_at, max(cpu_ms) AS cpu_ms,
+           max(foreground_ms) AS foreground_ms,
+           flatten(list(DISTINCT surfaces) FILTER (WHERE surfaces IS NOT NULL)) AS surfaces,
+           flatten(list(DISTINCT browsers) FILTER (WHERE browsers IS NOT NULL)) AS browsers
     FROM (
         SELECT device_id, unnest(running_sessions) AS session_id,
-               unnest(running_cpu_ms) AS cpu_ms, occurred_at
+               unnest(running_cpu_ms) AS cpu_ms, unnest(running_foreground_ms) AS foreground_ms,
+               unnest(running_surfaces) AS surfaces, unnest(running_browsers) AS browsers,
+               occurred_at
         FROM new
         WHERE kind = 'heartbeat' AND len(running_sessions) > 0
     )
@@ -84,7 +101,11 @@ touched AS (
 SELECT t.device_id, t.session_id::VARCHAR AS session_id, s.os_user, s.app_id, s.category,
        s.started_at, st.duration_ms, st.stop_reason, b.last_beat_at,
        -- the range's stop's, else its heartbeats' largest (merged with the row's in the upsert)
-       CASE WHEN st.session_id IS NOT NULL THEN st.cpu_ms ELSE b.cpu_ms END AS cpu_ms
+       CASE WHEN st.session_id IS NOT NULL THEN st.cpu_ms ELSE b.cpu_ms END AS cpu_ms,
+       CASE WHEN st.session_id IS NOT NULL THEN st.foreground_ms ELSE b.foreground_ms END
+           AS foreground_ms,
+       {_union("s.surfaces", "st.surfaces", "b.surfaces")} AS surfaces,
+       {_union("s.browsers", "st.browsers", "b.browsers")} AS browsers
 FROM touched AS t
 LEFT JOIN started AS s USING (device_id, session_id)
 LEFT JOIN stopped AS st USING (device_id, session_id)
@@ -118,13 +139,14 @@ _SHORTER = "(sessions.duration_ms IS NULL OR excluded.duration_ms < sessions.dur
 _DURATION = f"CASE WHEN {_SHORTER} THEN excluded.duration_ms ELSE sessions.duration_ms END"
 _REASON = f"CASE WHEN {_SHORTER} THEN excluded.stop_reason ELSE sessions.stop_reason END"
 _BEAT = "greatest(sessions.last_beat_at, excluded.last_beat_at)"
-# sessions.sql's CPU time: the shortest stop's (NULL included), else the largest heartbeat's.
-_CPU = """CASE
+# sessions.sql's CPU and foreground time: the shortest stop's (NULL included), else the largest
+# heartbeat's.
+_FROM_SHORTEST_STOP = """CASE
         WHEN excluded.duration_ms IS NOT NULL
              AND (sessions.duration_ms IS NULL OR excluded.duration_ms < sessions.duration_ms)
-            THEN excluded.cpu_ms
-        WHEN sessions.duration_ms IS NOT NULL THEN sessions.cpu_ms
-        ELSE greatest(sessions.cpu_ms, excluded.cpu_ms)
+            THEN excluded.{0}
+        WHEN sessions.duration_ms IS NOT NULL THEN sessions.{0}
+        ELSE greatest(sessions.{0}, excluded.{0})
     END"""
 _FROM_START = "CASE WHEN sessions.started_at IS NULL THEN excluded.{0} ELSE sessions.{0} END"
 
@@ -142,7 +164,10 @@ ON CONFLICT (device_id, session_id) DO UPDATE SET
     duration_ms = {_DURATION},
     stop_reason = {_REASON},
     last_beat_at = {_BEAT},
-    cpu_ms = {_CPU},
+    cpu_ms = {_FROM_SHORTEST_STOP.format("cpu_ms")},
+    foreground_ms = {_FROM_SHORTEST_STOP.format("foreground_ms")},
+    surfaces = {_union("sessions.surfaces", "excluded.surfaces")},
+    browsers = {_union("sessions.browsers", "excluded.browsers")},
     ended_at = {_ended_at(_STARTED, _DURATION, _BEAT)},
     end_reason = {_end_reason(_STARTED, _DURATION, _REASON, _BEAT)}
 """

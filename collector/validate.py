@@ -28,6 +28,9 @@ _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{
 # 2000-01-01T00:00:00Z: no device clock that reads earlier is telling the time.
 EARLIEST_MS = 946_684_800_000
 _ECHO_CHARS = 64  # echoed values are cut: the message travels back into the agent's own events
+# The browsers the organisation's extension is built for (issue 9 item 1), as the agent names them.
+BROWSERS = ("chromium", "chrome", "edge", "firefox")
+_SURFACE = events_pb2.Surface.DESCRIPTOR
 
 
 @dataclass(frozen=True)
@@ -181,13 +184,60 @@ def _check_session(message: _SessionFields, path: str, limits: Limits, seq: int)
 
 def _check_started(message: _RunningFields, path: str, limits: Limits, seq: int) -> None:
     _check_session(message, path, limits, seq)
-    if message.process_count < 1:
-        raise InvalidEvent(f"{path}.process_count", "0 (a running app has a process)", seq)
+    # A session seen only in browser tabs has no process of its own (issue 9); any other has.
+    if message.process_count < 1 and events_pb2.SURFACE_BROWSER_TAB not in message.surfaces:
+        raise InvalidEvent(
+            f"{path}.process_count", "0, and no browser tab among its surfaces", seq
+        )
+    _check_surfaces(message, path, seq)
 
 
 def _check_stopped(message: events_pb2.AppStopped, path: str, limits: Limits, seq: int) -> None:
     _check_session(message, path, limits, seq)
     check_enum(message.reason, events_pb2.AppStopped.Reason.DESCRIPTOR, path, "reason", seq)
+    _check_surfaces(message, path, seq)
+    # Foreground time is part of the session's time, both on the agent's monotonic clock.
+    if message.HasField("foreground_ms") and message.foreground_ms > message.duration_ms:
+        raise InvalidEvent(
+            f"{path}.foreground_ms",
+            f"{message.foreground_ms} ms, longer than the session's duration_ms"
+            f" {message.duration_ms}",
+            seq,
+        )
+
+
+def _check_surfaces(message: _SessionFields, path: str, seq: int) -> None:
+    """Each surface and browser a known one, named once: the sessions table keeps them as a set
+    and reports join them into one label (analytics/sql/sessions.sql)."""
+    surfaces, browsers = message.surfaces, message.browsers
+    _check_count(surfaces, len(_SURFACE.values) - 1, path, "surfaces", seq)  # all but UNSPECIFIED
+    for index, value in enumerate(surfaces):
+        check_enum(value, _SURFACE, path, f"surfaces[{index}]", seq)
+        shown = _SURFACE.values_by_number[value].name
+        _check_repeat(surfaces, index, shown, path, "surfaces", seq)
+    _check_count(browsers, len(BROWSERS), path, "browsers", seq)
+    for index, browser in enumerate(browsers):
+        if browser not in BROWSERS:
+            raise InvalidEvent(
+                f"{path}.browsers[{index}]",
+                f"{_echo(browser)!r} is not one of {', '.join(BROWSERS)}",
+                seq,
+            )
+        _check_repeat(browsers, index, repr(browser), path, "browsers", seq)
+
+
+def _check_count(values: Sequence[object], limit: int, path: str, name: str, seq: int) -> None:
+    if len(values) > limit:
+        reason = f"{len(values)} values, over the limit of {limit}"
+        raise InvalidEvent(f"{path}.{name}", reason, seq)
+
+
+def _check_repeat(
+    values: Sequence[object], index: int, shown: str, path: str, name: str, seq: int
+) -> None:
+    first = list(values).index(values[index])
+    if first < index:
+        raise InvalidEvent(f"{path}.{name}[{index}]", f"{shown} repeats {name}[{first}]", seq)
 
 
 def _check_heartbeat(message: events_pb2.Heartbeat, path: str, limits: Limits, seq: int) -> None:

@@ -13,6 +13,13 @@
 -- the background, more for one in use. Against minutes it tells "open all day" from "in use".
 -- For a session ended by heartbeat it is the total the last heartbeat reported; NULL when the
 -- agent did not measure it (older agents) or no stop or heartbeat reported it yet.
+-- surface is where the app was seen (issue 9): process | app_window | browser_tab, several
+-- joined in name order ('app_window+browser_tab': a YouTube app window and a YouTube tab of one
+-- user are one session); browsers likewise ('chrome+edge'). Blank (NULL) when the agent was too
+-- old to say: it watched processes, browser app windows among them, so blank is not 'process'.
+-- foreground_seconds is the time one of its browser tabs was the active tab of the focused
+-- window: beside minutes it tells a tab open all day from one in use. NULL, not 0, when the
+-- session had no browser tab (the agent knows focus only there) or the agent was too old.
 SELECT
     device_id,
     org,
@@ -21,9 +28,12 @@ SELECT
     os_user,
     app_id,
     category,
+    array_to_string(surfaces, '+') AS surface,
+    array_to_string(browsers, '+') AS browsers,
     started_at,
     ended_at,
     round(epoch(ended_at - started_at) / 60, 1)::DECIMAL(10, 1) AS minutes,
+    round(foreground_ms / 1000, 1)::DECIMAL(12, 1) AS foreground_seconds,
     end_reason,
     round(cpu_ms / 1000, 1)::DECIMAL(12, 1) AS cpu_seconds
 FROM session_people

@@ -25,6 +25,18 @@
 -- evenly): ranges side by side add up to the session's total, never count it twice. A session of
 -- no duration brings all of it. Sessions whose CPU time is unknown (agents too old to measure
 -- it) add nothing; a row where none is known is NULL, not 0.
+--
+-- surface is where the sessions' app was seen (issue 9): process (a desktop client),
+-- app_window (a browser app window or installed web app), browser_tab (an ordinary tab the
+-- organisation's browser extension reported). A session seen on several is one session, counted
+-- once, under its surfaces joined in name order: 'app_window+browser_tab'. So each surface, or
+-- mix, is a row of its own, and a row's sessions and hours still add up to the app's. Blank
+-- (NULL) is a session from an agent too old to say: it watched processes, which include browser
+-- app windows, so it cannot honestly be called 'process'; it was never a browser tab.
+-- foreground_seconds is the time one of the sessions' browser tabs was the active tab of the
+-- focused window: set against hours it tells a tab open all day from one in use. It is shared
+-- out of a clipped session as cpu_seconds is; the agent knows focus only in a browser tab, so it
+-- is NULL for rows with none (and for older agents), never a false 0.
 WITH clipped AS (
     SELECT
         org,
@@ -34,14 +46,17 @@ WITH clipped AS (
         employee_id,
         app_id,
         category,
+        array_to_string(surfaces, '+') AS surface,
         greatest(started_at, $from::TIMESTAMP) AS clip_start,
         least(ended_at, $to::TIMESTAMP) AS clip_end,
-        -- the session's CPU time times the share of its time inside the range (see above)
+        -- the share of the session's time inside the range (see above)
         CASE
-            WHEN ended_at <= started_at THEN cpu_ms
-            ELSE cpu_ms * (date_diff('millisecond', clip_start, clip_end)
-                / date_diff('millisecond', started_at, ended_at))
-        END AS clip_cpu_ms
+            WHEN ended_at <= started_at THEN 1
+            ELSE date_diff('millisecond', clip_start, clip_end)
+                / date_diff('millisecond', started_at, ended_at)
+        END AS share,
+        cpu_ms * share AS clip_cpu_ms,
+        foreground_ms * share AS clip_foreground_ms
     FROM session_people
     WHERE started_at < $to::TIMESTAMP
       -- overlaps [from, to): ends after from, or is an instant that lies inside the range
@@ -59,6 +74,7 @@ SELECT
     workgroup_id,
     category,
     app_id,
+    surface,
     count(DISTINCT device_id) AS devices,
     count(DISTINCT (device_id, os_user)) AS users,
     count(DISTINCT employee_id) AS employees,
@@ -66,7 +82,8 @@ SELECT
     -- whole milliseconds summed exactly, rounded once
     round(sum(date_diff('millisecond', clip_start, clip_end)) / 3600000, 2)::DECIMAL(12, 2)
         AS hours,
+    round(sum(clip_foreground_ms) / 1000, 1)::DECIMAL(14, 1) AS foreground_seconds,
     round(sum(clip_cpu_ms) / 1000, 1)::DECIMAL(14, 1) AS cpu_seconds
 FROM clipped
-GROUP BY org, workgroup_id, category, app_id
-ORDER BY org, workgroup_id, category, hours DESC, app_id
+GROUP BY org, workgroup_id, category, app_id, surface
+ORDER BY org, workgroup_id, category, hours DESC, app_id, surface

@@ -17,6 +17,10 @@
 -- restriction took effect counts from then. start is where the overlap begins; minutes is its
 -- length. A session with no evidence of its end (0 minutes) still counts when it started
 -- inside a span: the app was started while restricted.
+-- Every session counts, whatever its surface (issue 9): a restricted app used in an ordinary
+-- browser tab is a violation as its desktop client would be. surface says where it was seen,
+-- as in session_log.sql ('browser_tab', 'app_window+browser_tab', ...; blank from agents too
+-- old to say).
 WITH newest AS (
     SELECT *
     FROM restrictions
@@ -98,6 +102,7 @@ matches AS (
         sp.workgroup_id,
         sp.app_id,
         sp.category,
+        sp.surfaces,
         coalesce(sp.org, s.org) AS org,
         s.restriction_id,
         greatest(sp.started_at, s.span_from) AS overlap_from,
@@ -121,6 +126,7 @@ SELECT
     o.workgroup_id,
     o.app_id,
     o.category,
+    array_to_string(o.surfaces, '+') AS surface,
     o.restriction_id,
     o.overlap_from AS start,
     round(epoch(o.overlap_to - o.overlap_from) / 60, 1)::DECIMAL(10, 1) AS minutes,

@@ -13,6 +13,7 @@
 --   employee_id   the device assignment (by host name, compared lower-case) valid at
 --                 started_at; else the employee named when the device enrolled;
 --   workgroup_id  that employee's workgroup in the roster version valid at started_at.
+-- cpu_ms, surfaces, browsers and foreground_ms are the session's own (sessions.sql).
 -- org and ownership are the device's own (enrollment). A session of a device that is not in
 -- `devices` keeps NULLs there: it is still a session, and reports that filter by organisation
 -- or workgroup leave it out.
@@ -45,7 +46,10 @@ SELECT
     d.hostname,
     coalesce(a.employee_id, d.employee_id) AS employee_id,
     e.workgroup_id,
-    s.cpu_ms
+    s.cpu_ms,
+    s.surfaces,
+    s.browsers,
+    s.foreground_ms
 FROM sessions AS s
 LEFT JOIN devices AS d
     ON d.device_id = s.device_id

@@ -20,10 +20,17 @@
 -- evidence: the stop's (of the shortest stop, as ended_at), else the largest any heartbeat
 -- listing the session reported (CPU time only grows during a session, so the largest is the
 -- latest, whatever the device clock did), else NULL. NULL also when the agent did not measure it.
+-- foreground_ms, the time one of its browser tabs was the active tab of the focused window
+-- (schema 008), comes the same way as cpu_ms: it too only grows during a session.
+-- surfaces (process | app_window | browser_tab) and browsers are every one that the session's
+-- start, any stop or any heartbeat listing it named, distinct and sorted by name: a YouTube app
+-- window and a YouTube tab of one user are one session, seen on both (issue 9 item 3). NULL when
+-- none named any: agents older than schema 008 cannot say, which is not the same as "none".
 -- Heartbeats are the bulk of all events (one a minute per device), so they are unnested once
 -- and grouped to one row per (device_id, session_id) before any join.
 WITH started AS (
-    SELECT device_id, session_id, os_user, app_id, category, occurred_at AS started_at
+    SELECT device_id, session_id, os_user, app_id, category, occurred_at AS started_at,
+           surfaces, browsers
     FROM events
     WHERE kind = 'app_started'
 ),
@@ -33,17 +40,28 @@ stopped AS (
     SELECT device_id, session_id,
            min(duration_ms) AS duration_ms,
            arg_min(stop_reason, duration_ms) AS stop_reason,
-           arg_min_null(cpu_ms, duration_ms) AS cpu_ms
+           arg_min_null(cpu_ms, duration_ms) AS cpu_ms,
+           arg_min_null(foreground_ms, duration_ms) AS foreground_ms,
+           flatten(list(DISTINCT surfaces) FILTER (WHERE surfaces IS NOT NULL)) AS surfaces,
+           flatten(list(DISTINCT browsers) FILTER (WHERE browsers IS NOT NULL)) AS browsers
     FROM events
     WHERE kind = 'app_stopped'
     GROUP BY device_id, session_id
 ),
 last_beat AS (
-    SELECT device_id, session_id, max(occurred_at) AS seen_at, max(cpu_ms) AS cpu_ms
+    SELECT device_id, session_id, max(occurred_at) AS seen_at, max(cpu_ms) AS cpu_ms,
+           max(foreground_ms) AS foreground_ms,
+           flatten(list(DISTINCT surfaces) FILTER (WHERE surfaces IS NOT NULL)) AS surfaces,
+           flatten(list(DISTINCT browsers) FILTER (WHERE browsers IS NOT NULL)) AS browsers
     FROM (
-        -- the two lists are unnested side by side: the n-th CPU time is the n-th session's
+        -- the lists are unnested side by side: the n-th entry of each is the n-th session's
+        -- (a list an older agent did not send is NULL, and unnests as NULL for every session)
         SELECT device_id, unnest(running_sessions) AS session_id,
-               unnest(running_cpu_ms) AS cpu_ms, occurred_at
+               unnest(running_cpu_ms) AS cpu_ms,
+               unnest(running_foreground_ms) AS foreground_ms,
+               unnest(running_surfaces) AS surfaces,
+               unnest(running_browsers) AS browsers,
+               occurred_at
         FROM events
         WHERE kind = 'heartbeat' AND len(running_sessions) > 0
     )
@@ -67,7 +85,14 @@ SELECT
         WHEN b.session_id IS NOT NULL THEN 'last_heartbeat'
         ELSE 'no_evidence'
     END AS end_reason,
-    CASE WHEN st.session_id IS NOT NULL THEN st.cpu_ms ELSE b.cpu_ms END AS cpu_ms
+    CASE WHEN st.session_id IS NOT NULL THEN st.cpu_ms ELSE b.cpu_ms END AS cpu_ms,
+    -- the union of all three, NULL rather than an empty list (see above)
+    nullif(list_sort(list_distinct(flatten([s.surfaces, st.surfaces, b.surfaces]))), [])
+        AS surfaces,
+    nullif(list_sort(list_distinct(flatten([s.browsers, st.browsers, b.browsers]))), [])
+        AS browsers,
+    CASE WHEN st.session_id IS NOT NULL THEN st.foreground_ms ELSE b.foreground_ms END
+        AS foreground_ms
 FROM started AS s
 LEFT JOIN stopped AS st USING (device_id, session_id)
 LEFT JOIN last_beat AS b USING (device_id, session_id)

@@ -45,13 +45,18 @@ class EventLog:
         category: str = "email",
         reason: str = "exited",
         stopped_at: datetime | None = None,
+        surfaces: list[str] | None = None,
+        browsers: list[str] | None = None,
+        foreground_ms: int | None = None,
     ) -> str:
         """app_started, then app_stopped measuring `minutes` unless None; the session id.
 
         `stopped_at` is the stop event's wall-clock time (default: start + minutes), which a
-        clock jump can make disagree with the measured duration."""
+        clock jump can make disagree with the measured duration. `surfaces` and `browsers` go
+        into both events, `foreground_ms` into the stop; None, as from an older agent."""
         session_id = str(uuid.uuid4())
-        common = {"session_id": session_id, "app_id": app_id, "category": category, "os_user": user}
+        common = {"session_id": session_id, "app_id": app_id, "category": category, "os_user": user,
+                  "surfaces": surfaces, "browsers": browsers}  # fmt: skip
         self.insert(device, "app_started", start, process_count=1, **common)
         if minutes is not None:
             duration = timedelta(minutes=minutes)
@@ -61,6 +66,7 @@ class EventLog:
                 stopped_at or start + duration,
                 duration_ms=round(duration.total_seconds() * 1000),
                 stop_reason=reason,
+                foreground_ms=foreground_ms,
                 **common,
             )
         return session_id

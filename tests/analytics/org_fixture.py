@@ -99,16 +99,19 @@ class World:
         start: datetime | None,
         minutes: float,
         end_reason: str = "exited",
+        *,
+        surfaces: list[str] | None = None,
+        foreground_ms: int | None = None,
     ) -> None:
         """One row of the collector's sessions table; start None is a row whose app_started
-        has not arrived yet."""
+        has not arrived yet. No surfaces: a session from an agent too old to name them."""
         ended = start + timedelta(minutes=minutes) if start else None
         self.sql(
             "INSERT INTO sessions (device_id, session_id, os_user, app_id, category, started_at,"
-            " duration_ms, stop_reason, ended_at, end_reason) VALUES (?, ?, 'user', ?, ?, ?, ?,"
-            " ?, ?, ?)",
+            " duration_ms, stop_reason, ended_at, end_reason, surfaces, foreground_ms) VALUES"
+            " (?, ?, 'user', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             device, uuid.uuid4(), app_id, CATEGORY[app_id], start, round(minutes * 60000),
-            end_reason, ended, end_reason,
+            end_reason, ended, end_reason, surfaces, foreground_ms,
         )  # fmt: skip
 
     def restriction(

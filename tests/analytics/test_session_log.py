@@ -57,7 +57,7 @@ def test_cpu_seconds_tell_an_app_in_use_from_one_open_in_the_background(log: Eve
         (Decimal("240.0"), Decimal("2.0")),  # open in the background
         (Decimal("5.0"), None),  # unknown, not 0
     ]
-    assert list(rows[0])[-2:] == ["end_reason", "cpu_seconds"]  # added last
+    assert list(rows[0])[-4:] == ["minutes", "foreground_seconds", "end_reason", "cpu_seconds"]
 
 
 def test_a_session_that_ended_exactly_where_the_range_begins_is_not_listed(
@@ -119,3 +119,50 @@ def test_a_device_handed_over_answers_to_each_assignee_in_turn(world: World) -> 
         ("d-bob", "E200", "wg-fin"),
         ("d-spare", "E200", "wg-fin"),
     ]
+
+
+def test_surface_browsers_and_foreground_seconds_tell_where_and_how_much_it_was_in_use(
+    log: EventLog,
+) -> None:
+    tab = ["browser_tab"]
+    log.session(
+        "d1",
+        "gmail",
+        DAY.replace(hour=8),
+        minutes=480,
+        surfaces=tab,
+        browsers=["firefox"],
+        foreground_ms=95_500,
+    )  # open all day, seldom in front
+    # A YouTube app window, then a YouTube tab in Chrome and in Edge: one session.
+    youtube = {"session_id": str(uuid.uuid4()), "app_id": "youtube",
+               "category": "video_sharing", "os_user": "ann"}  # fmt: skip
+    log.insert("d1", "app_started", DAY.replace(hour=9), process_count=1,
+               surfaces=["app_window"], browsers=["chrome"], **youtube)  # fmt: skip
+    log.insert("d1", "heartbeat", DAY.replace(hour=9, minute=10),
+               running_sessions=[youtube["session_id"]],
+               running_surfaces=[["app_window", "browser_tab"]], running_browsers=[["chrome"]],
+               running_foreground_ms=[300_000])  # fmt: skip
+    log.insert("d1", "app_stopped", DAY.replace(hour=9, minute=30), stop_reason="exited",
+               duration_ms=30 * 60_000, surfaces=["browser_tab", "app_window"],
+               browsers=["edge", "chrome"], foreground_ms=754_000, **youtube)  # fmt: skip
+    log.session("d1", "zoom", DAY.replace(hour=10), minutes=45, surfaces=["process"],
+                category="teleconferencing")  # fmt: skip
+    log.session("d1", "outlook", DAY.replace(hour=11), minutes=5)  # an agent too old to say
+    # A Slack tab still open at its last heartbeat: the foreground time that heartbeat reported.
+    slack = log.session("d1", "slack", DAY.replace(hour=12), surfaces=tab, browsers=["edge"],
+                        category="instant_messaging")  # fmt: skip
+    for minute, foreground_ms in ((1, 30_000), (2, 45_000)):
+        log.insert("d1", "heartbeat", DAY.replace(hour=12, minute=minute),
+                   running_sessions=[slack], running_surfaces=[tab],
+                   running_browsers=[["edge"]], running_foreground_ms=[foreground_ms])  # fmt: skip
+    rows = session_log(log)
+    assert list(rows[0])[7:9] == ["surface", "browsers"]  # after category
+    assert [(r["app_id"], r["surface"], r["browsers"], r["minutes"], r["foreground_seconds"])
+            for r in rows] == [
+        ("gmail", "browser_tab", "firefox", Decimal("480.0"), Decimal("95.5")),
+        ("youtube", "app_window+browser_tab", "chrome+edge", Decimal("30.0"), Decimal("754.0")),
+        ("zoom", "process", None, Decimal("45.0"), None),  # focus is known only in a tab
+        ("outlook", None, None, Decimal("5.0"), None),  # unknown: blank, not 'process'
+        ("slack", "browser_tab", "edge", Decimal("2.0"), Decimal("45.0")),
+    ]  # fmt: skip

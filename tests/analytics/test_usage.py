@@ -20,8 +20,8 @@ def test_the_columns_are_org_workgroup_category_app_and_counts(world: World) -> 
     world.session("d-bob", "outlook", datetime(2026, 11, 16, 15), 60)
     assert world.rows("usage") == [
         {"org": "city", "workgroup_id": "wg-parks", "category": "email", "app_id": "outlook",
-         "devices": 1, "users": 1, "employees": 1, "sessions": 1, "hours": Decimal("1.00"),
-         "cpu_seconds": None},
+         "surface": None, "devices": 1, "users": 1, "employees": 1, "sessions": 1,
+         "hours": Decimal("1.00"), "foreground_seconds": None, "cpu_seconds": None},
     ]  # fmt: skip
 
 

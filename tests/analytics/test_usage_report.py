@@ -16,8 +16,8 @@ from tests.analytics.event_rows import EventLog
 DAY = datetime(2026, 11, 18)
 NEXT_DAY = datetime(2026, 11, 19)
 COLUMNS = (
-    "org", "workgroup_id", "category", "app_id", "devices", "users", "employees", "sessions",
-    "hours", "cpu_seconds",
+    "org", "workgroup_id", "category", "app_id", "surface", "devices", "users", "employees",
+    "sessions", "hours", "foreground_seconds", "cpu_seconds",
 )  # fmt: skip
 NO_FILTERS: dict[str, object] = {"org": None, "workgroup": None, "scope": None}
 
@@ -135,7 +135,7 @@ def test_rows_are_ordered_by_category_then_hours_descending(log: EventLog) -> No
     log.session("d1", "outlook", DAY.replace(hour=9), minutes=30)
     log.session("d1", "teams", DAY.replace(hour=9), minutes=60, category="teleconferencing")
     rows = run_usage(log).rows
-    assert [(row[3], row[8]) for row in rows] == [
+    assert [(row[3], row[COLUMNS.index("hours")]) for row in rows] == [
         ("outlook", Decimal("0.50")),
         ("gmail", Decimal("0.20")),
         ("teams", Decimal("1.00")),
@@ -201,6 +201,52 @@ def test_cpu_time_unknown_for_every_session_of_a_row_is_null_not_zero(log: Event
         "zoom": None,
         "teams": Decimal("0.0"),  # the one session that says
     }
+
+
+def a_day_on_several_surfaces(log: EventLog) -> None:
+    """Gmail in a Firefox tab open all day (96 s in front) and, from an agent too old to say,
+    half an hour; YouTube in an app window and a tab (one session, 754 s in front), in a tab
+    alone for an hour (1,800 s) and in an app window alone for a quarter of an hour."""
+    tab, video = ["browser_tab"], "video_sharing"
+    log.session("d1", "gmail", DAY.replace(hour=8), minutes=480, surfaces=tab,
+                browsers=["firefox"], foreground_ms=96_000)  # fmt: skip
+    log.session("d2", "gmail", DAY.replace(hour=9), minutes=30)
+    log.session("d1", "youtube", DAY.replace(hour=9), minutes=30, category=video,
+                surfaces=["app_window", "browser_tab"], browsers=["chrome"],
+                foreground_ms=754_000)  # fmt: skip
+    log.session("d1", "youtube", DAY.replace(hour=13), minutes=60, category=video,
+                surfaces=tab, browsers=["chrome"], foreground_ms=1_800_000)  # fmt: skip
+    log.session("d2", "youtube", DAY.replace(hour=15), minutes=15, category=video,
+                surfaces=["app_window"], browsers=["chrome"])  # fmt: skip
+
+
+def surfaces(rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
+    """(app_id, surface, sessions, hours, foreground_seconds) per row, in the report's order."""
+    keep = ("app_id", "surface", "sessions", "hours", "foreground_seconds")
+    return [tuple(row[COLUMNS.index(column)] for column in keep) for row in rows]
+
+
+def test_each_surface_is_a_row_and_foreground_seconds_stand_beside_the_hours(
+    log: EventLog,
+) -> None:
+    a_day_on_several_surfaces(log)
+    assert surfaces(run_usage(log).rows) == [
+        ("gmail", "browser_tab", 1, Decimal("8.00"), Decimal("96.0")),  # open all day, idle
+        ("gmail", None, 1, Decimal("0.50"), None),  # an older agent: unknown, blank
+        ("youtube", "browser_tab", 1, Decimal("1.00"), Decimal("1800.0")),  # in use
+        ("youtube", "app_window+browser_tab", 1, Decimal("0.50"), Decimal("754.0")),
+        ("youtube", "app_window", 1, Decimal("0.25"), None),  # focus is known only in a tab
+    ]
+
+
+def test_a_clipped_session_brings_its_share_of_foreground_time(log: EventLog) -> None:
+    a_day_on_several_surfaces(log)
+    # From noon: half of the Gmail tab's 8 hours, so half its 96 s; the morning ones not at all.
+    assert surfaces(run_usage(log, DAY.replace(hour=12)).rows) == [
+        ("gmail", "browser_tab", 1, Decimal("4.00"), Decimal("48.0")),
+        ("youtube", "browser_tab", 1, Decimal("1.00"), Decimal("1800.0")),
+        ("youtube", "app_window", 1, Decimal("0.25"), None),
+    ]
 
 
 def test_a_missing_parameter_is_refused_by_name(log: EventLog) -> None:

@@ -39,9 +39,30 @@ def test_a_session_begun_before_the_restriction_took_effect_counts_from_then(
     world.session("d-bob", "youtube", datetime(2026, 11, 17, 6), 120)  # 06:00-08:00 UTC
     assert world.rows("violations") == [
         {"device_id": "d-bob", "employee_id": "E102", "workgroup_id": "wg-parks",
-         "app_id": "youtube", "category": "video_sharing", "restriction_id": "R-video",
-         "start": datetime(2026, 11, 17, 7), "minutes": Decimal("60.0"),
-         "clause": "4.01.06 §4.4"},
+         "app_id": "youtube", "category": "video_sharing", "surface": None,
+         "restriction_id": "R-video", "start": datetime(2026, 11, 17, 7),
+         "minutes": Decimal("60.0"), "clause": "4.01.06 §4.4"},
+    ]  # fmt: skip
+
+
+def test_a_restricted_app_in_a_browser_tab_is_a_violation_like_its_desktop_client(
+    world: World,
+) -> None:
+    restrict(world)  # video restricted in wg-parks from Tuesday 07:00 UTC
+    tuesday = datetime(2026, 11, 17, 10)
+    world.session("d-bob", "youtube", tuesday, 20, surfaces=["browser_tab"], foreground_ms=600_000)
+    world.session("d-bob", "youtube", tuesday.replace(hour=12), 15,
+                  surfaces=["app_window", "browser_tab"])  # fmt: skip
+    world.session("d-bob", "youtube", tuesday.replace(hour=14), 5, surfaces=["process"])
+    world.session("d-bob", "outlook", tuesday, 30, surfaces=["browser_tab"])  # not restricted
+    world.session("d-finn", "youtube", tuesday, 30, surfaces=["browser_tab"])  # wg-fin: allowed
+    rows = world.rows("violations")
+    assert [(r["app_id"], r["surface"], r["restriction_id"], r["start"], r["minutes"])
+            for r in rows] == [
+        ("youtube", "browser_tab", "R-video", tuesday, Decimal("20.0")),
+        ("youtube", "app_window+browser_tab", "R-video", tuesday.replace(hour=12),
+         Decimal("15.0")),
+        ("youtube", "process", "R-video", tuesday.replace(hour=14), Decimal("5.0")),
     ]  # fmt: skip
 
 

@@ -65,10 +65,16 @@ def test_an_absurd_time_is_reported_without_crashing_the_validator() -> None:
     assert str(error).startswith("events[0].occurred_at_ms: 4611686018427387904 ms since 1970")
 
 
-def test_a_process_count_of_zero_is_refused() -> None:
+def test_a_process_count_of_zero_is_refused_unless_the_app_is_in_a_browser_tab() -> None:
     started = at_now(1)
     started.app_started.process_count = 0
-    assert refusal([started]).field_path == "events[0].app_started.process_count"
+    started.app_started.surfaces[:] = [events_pb2.SURFACE_APP_WINDOW]
+    error = refusal([started])
+    assert str(error) == (
+        "events[0].app_started.process_count: 0, and no browser tab among its surfaces"
+    )
+    started.app_started.surfaces[:] = [events_pb2.SURFACE_BROWSER_TAB]  # a tab has no process
+    validate_batch([started], DEVICE, NOW_MS, Limits())
 
 
 def test_a_heartbeat_names_the_running_entry_at_fault() -> None:
@@ -114,3 +120,71 @@ def test_an_echoed_value_is_cut_short_so_the_message_stays_small() -> None:
     bad = at_now(1)
     bad.event_id = "x" * 5000
     assert len(str(refusal([bad]))) < 140
+
+
+# Issue 9: where a session's app was seen, and its foreground time.
+TAB, WINDOW, PROCESS = (
+    events_pb2.SURFACE_BROWSER_TAB,
+    events_pb2.SURFACE_APP_WINDOW,
+    events_pb2.SURFACE_PROCESS,
+)
+
+
+def seen_on(kind: str, surfaces: list[int], browsers: list[str]) -> events_pb2.Event:
+    """An event of `kind` whose session (for a heartbeat: its one running entry) names these."""
+    event = at_now(1, kind)
+    message = event.heartbeat.running[0] if kind == "heartbeat" else getattr(event, kind)
+    message.surfaces.extend(surfaces)
+    message.browsers.extend(browsers)
+    return event
+
+
+@pytest.mark.parametrize("kind", ["app_started", "app_stopped", "heartbeat"])
+def test_every_surface_and_every_browser_once_is_valid(kind: str) -> None:
+    everything = seen_on(kind, [PROCESS, WINDOW, TAB], ["chromium", "chrome", "edge", "firefox"])
+    validate_batch([everything], DEVICE, NOW_MS, Limits())
+    validate_batch([seen_on(kind, [], [])], DEVICE, NOW_MS, Limits())  # an older agent's
+
+
+@pytest.mark.parametrize(
+    ("surfaces", "browsers", "message"),
+    [
+        ([TAB, 7], [], "surfaces[1]: 7 is not a known value"),
+        ([0], [], "surfaces[0]: not set (SURFACE_UNSPECIFIED)"),
+        ([TAB, WINDOW, TAB], [], "surfaces[2]: SURFACE_BROWSER_TAB repeats surfaces[0]"),
+        ([TAB, WINDOW, PROCESS, TAB], [], "surfaces: 4 values, over the limit of 3"),
+        ([TAB], ["safari"], "browsers[0]: 'safari' is not one of chromium, chrome, edge, firefox"),
+        ([TAB], ["Chrome"], "browsers[0]: 'Chrome' is not one of chromium, chrome, edge, firefox"),
+        ([TAB], ["edge", "edge"], "browsers[1]: 'edge' repeats browsers[0]"),
+        ([TAB], ["edge"] * 5, "browsers: 5 values, over the limit of 4"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [
+        ("app_started", "events[0].app_started"),
+        ("app_stopped", "events[0].app_stopped"),
+        ("heartbeat", "events[0].heartbeat.running[0]"),
+    ],
+)
+def test_an_unknown_or_repeated_surface_or_browser_is_refused_naming_its_entry(
+    kind: str, path: str, surfaces: list[int], browsers: list[str], message: str
+) -> None:
+    error = refusal([seen_on(kind, surfaces, browsers)])
+    assert (str(error), error.seq) == (f"{path}.{message}", 1)
+
+
+def test_foreground_time_may_fill_the_session_but_not_exceed_it() -> None:
+    stopped = at_now(1, "app_stopped")  # duration_ms 60_000
+    stopped.app_stopped.foreground_ms = 60_000
+    validate_batch([stopped], DEVICE, NOW_MS, Limits())
+    stopped.app_stopped.foreground_ms = 60_001
+    assert str(refusal([stopped])) == (
+        "events[0].app_stopped.foreground_ms: 60001 ms, longer than the session's duration_ms 60000"
+    )
+
+
+def test_a_heartbeats_foreground_time_has_no_duration_to_exceed() -> None:
+    beat = at_now(1, "heartbeat")
+    beat.heartbeat.running[0].foreground_ms = 10**12  # the session's time so far is not sent
+    validate_batch([beat], DEVICE, NOW_MS, Limits())

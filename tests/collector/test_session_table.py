@@ -68,7 +68,15 @@ class Events:
             self.con.unregister("batch")
 
 
-def started(device: str, session: str, at: datetime, app: str = "slack") -> dict[str, Any]:
+def started(
+    device: str,
+    session: str,
+    at: datetime,
+    app: str = "slack",
+    *,
+    surfaces: list[str] | None = None,
+    browsers: list[str] | None = None,
+) -> dict[str, Any]:
     return {
         "device_id": device,
         "kind": "app_started",
@@ -78,6 +86,8 @@ def started(device: str, session: str, at: datetime, app: str = "slack") -> dict
         "category": "instant_messaging",
         "os_user": "ann",
         "process_count": 1,
+        "surfaces": surfaces,
+        "browsers": browsers,
     }
 
 
@@ -88,6 +98,10 @@ def stopped(
     minutes: float,
     reason: str = "exited",
     cpu_ms: int | None = None,
+    *,
+    surfaces: list[str] | None = None,
+    browsers: list[str] | None = None,
+    foreground_ms: int | None = None,
 ) -> dict[str, Any]:
     return {
         "device_id": device,
@@ -97,6 +111,9 @@ def stopped(
         "duration_ms": round(minutes * 60_000),
         "stop_reason": reason,
         "cpu_ms": cpu_ms,
+        "surfaces": surfaces,
+        "browsers": browsers,
+        "foreground_ms": foreground_ms,
     }
 
 
@@ -108,14 +125,21 @@ def heartbeat(
     version: str = "0.1.0",
     dropped: int = 0,
     cpu_ms: list[int | None] | None = None,
+    surfaces: list[list[str] | None] | None = None,
+    browsers: list[list[str] | None] | None = None,
+    foreground_ms: list[int | None] | None = None,
 ) -> dict[str, Any]:
-    """`cpu_ms`, if given, is each running session's CPU time so far, in the same order."""
+    """`cpu_ms`, `surfaces`, `browsers` and `foreground_ms`, if given, are each running
+    session's so far, in the same order."""
     return {
         "device_id": device,
         "kind": "heartbeat",
         "occurred_at": at,
         "running_sessions": running,
         "running_cpu_ms": cpu_ms,
+        "running_surfaces": surfaces,
+        "running_browsers": browsers,
+        "running_foreground_ms": foreground_ms,
         "agent_version": version,
         "catalog_version": "2026.11",
         "events_dropped": dropped,
@@ -280,6 +304,49 @@ def test_cpu_time_from_an_agent_that_does_not_measure_it_stays_unknown(
     assert cpu(con) == [(S1, None), (S2, None)]  # NULL, never a false 0
 
 
+def seen(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    return con.execute(
+        "SELECT session_id::VARCHAR, surfaces, browsers, foreground_ms FROM sessions"
+        " ORDER BY device_id, session_id"
+    ).fetchall()
+
+
+def test_surfaces_and_browsers_gather_from_every_event_and_foreground_time_as_cpu_time(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    events = Events(con)
+    events.append([started("d1", S1, T0, "youtube", surfaces=["app_window"], browsers=["edge"])])
+    folded = refresh_derived(con, NOTHING_FOLDED)
+    assert seen(con) == [(S1, ["app_window"], ["edge"], None)]
+    # The user opens a YouTube tab in Chrome too: the same session, now on two surfaces.
+    beat = heartbeat("d1", T0 + timedelta(minutes=1), [S1], surfaces=[["app_window",
+        "browser_tab"]], browsers=[["chrome", "edge"]], foreground_ms=[40_000])  # fmt: skip
+    events.append([beat])
+    folded = refresh_derived(con, folded.last_rowid)
+    assert seen(con) == [(S1, ["app_window", "browser_tab"], ["chrome", "edge"], 40_000)]
+    stop = stopped("d1", S1, T0 + timedelta(minutes=3), minutes=3, surfaces=["browser_tab"],
+                   browsers=["chrome"], foreground_ms=70_000)  # fmt: skip
+    events.append([stop])
+    folded = refresh_derived(con, folded.last_rowid)
+    stale = heartbeat("d1", T0 + timedelta(minutes=4), [S1], surfaces=[["process"]],
+                      foreground_ms=[99_000])  # fmt: skip
+    events.append([stale])
+    refresh_derived(con, folded.last_rowid)
+    # Surfaces are a union (sorted by name), whoever named them; the stop's foreground total
+    # stands against a later heartbeat's, as its CPU time does.
+    assert seen(con) == [(S1, ["app_window", "browser_tab", "process"], ["chrome", "edge"], 70_000)]
+
+
+def test_surfaces_from_an_agent_too_old_to_name_them_stay_unknown(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    events = Events(con)
+    events.append([started("d1", S1, T0), heartbeat("d1", T0 + timedelta(minutes=1), [S1])])
+    events.append([started("d1", S2, T0), stopped("d1", S2, T0, minutes=1)])
+    refresh_derived(con, NOTHING_FOLDED)
+    assert seen(con) == [(S1, None, None, None), (S2, None, None, None)]  # NULL, never []
+
+
 def test_device_health_keeps_each_devices_latest_state(con: duckdb.DuckDBPyConnection) -> None:
     events = Events(con)
     beat = T0 + timedelta(minutes=1)
@@ -323,30 +390,54 @@ def test_device_health_keeps_each_devices_latest_state(con: duckdb.DuckDBPyConne
 
 DEVICES = ("d1", "d2")
 SESSIONS = (S1, S2, S3)
+SURFACES = ("process", "app_window", "browser_tab")
+BROWSERS = ("chromium", "chrome", "edge", "firefox")
 
 
 @st.composite
 def event_logs(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
     """Starts (at most one per session), stops (distinct durations: sessions.sql breaks a tie
-    arbitrarily) and heartbeats, with CPU times or none (an older agent), shuffled and cut into
-    batches."""
+    arbitrarily) and heartbeats, with CPU times, foreground times, surfaces and browsers or
+    none (an older agent), shuffled and cut into batches."""
     minute = st.integers(0, 120).map(lambda m: T0 + timedelta(minutes=m))
     cpu_ms = st.none() | st.integers(0, 10_000)
+    surfaces = st.none() | st.lists(st.sampled_from(SURFACES), min_size=1, max_size=3, unique=True)
+    browsers = st.none() | st.lists(st.sampled_from(BROWSERS), min_size=1, max_size=4, unique=True)
     rows: list[dict[str, Any]] = []
     for device in DEVICES:
         for session in SESSIONS:
             if draw(st.booleans()):
-                rows.append(started(device, session, draw(minute)))
+                seen_on = {"surfaces": draw(surfaces), "browsers": draw(browsers)}
+                rows.append(started(device, session, draw(minute), **seen_on))
             if draw(st.booleans()):  # half the sessions end by heartbeats or not at all
                 durations = draw(st.lists(st.integers(0, 90), min_size=1, max_size=2, unique=True))
                 rows += [
-                    stopped(device, session, draw(minute), minutes, cpu_ms=draw(cpu_ms))
+                    stopped(
+                        device,
+                        session,
+                        draw(minute),
+                        minutes,
+                        cpu_ms=draw(cpu_ms),
+                        surfaces=draw(surfaces),
+                        browsers=draw(browsers),
+                        foreground_ms=draw(cpu_ms),
+                    )
                     for minutes in durations
                 ]
         for _ in range(draw(st.integers(0, 5))):
             running = draw(st.lists(st.sampled_from(SESSIONS), min_size=1, max_size=3, unique=True))
-            cpu = draw(st.none() | st.lists(cpu_ms, min_size=len(running), max_size=len(running)))
-            rows.append(heartbeat(device, draw(minute), running, cpu_ms=cpu))
+            each = {"min_size": len(running), "max_size": len(running)}
+            rows.append(
+                heartbeat(
+                    device,
+                    draw(minute),
+                    running,
+                    cpu_ms=draw(st.none() | st.lists(cpu_ms, **each)),
+                    surfaces=draw(st.none() | st.lists(surfaces, **each)),
+                    browsers=draw(st.none() | st.lists(browsers, **each)),
+                    foreground_ms=draw(st.none() | st.lists(cpu_ms, **each)),
+                )
+            )
     order = draw(st.permutations(rows))
     cuts = draw(st.lists(st.booleans(), min_size=len(order), max_size=len(order)))
     batches: list[list[dict[str, Any]]] = [[]]
@@ -371,7 +462,7 @@ def test_sessions_folded_in_any_batches_equal_sessions_sql_over_all_events(
             events.append(batch)
             watermark = refresh_derived(con, watermark).last_rowid
         columns = "device_id, session_id, os_user, app_id, category, started_at, ended_at,"
-        columns += " end_reason, cpu_ms"
+        columns += " end_reason, cpu_ms, surfaces, browsers, foreground_ms"
         folded = con.execute(
             f"SELECT {columns} FROM sessions WHERE started_at IS NOT NULL ORDER BY ALL"
         ).fetchall()
