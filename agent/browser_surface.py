@@ -86,6 +86,15 @@ class BrowserSurface:
             if self._socket is not None:
                 self._socket.push_config()
 
+    def set_report_incognito(self, report: bool) -> None:
+        """The organisation changed its mind on private windows (a live setting): every
+        connected browser is told at once, and the agent filters by the new rule from now on."""
+        if report != self.report_incognito:
+            self.report_incognito = report
+            self._config = BrowserConfig(self.collect, report, self._config.hosts)
+            if self._socket is not None:
+                self._socket.push_config()
+
     def open_tabs(self, catalog: Catalog) -> dict[SessionKey, OpenTabs]:
         """The catalog tabs open now, by (app id, OS user), for the tracker. An app the catalog
         in use lacks (it changed since the tab was reported) is left out."""

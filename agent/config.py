@@ -54,6 +54,7 @@ CENTRAL_SETTINGS = (
     "batch_max_delay_s",
     "spool_max_bytes",
     "flush_timeout_s",
+    "browser_incognito",
 )
 """What an agent config pushed to the collector may set: fleet-wide tuning that a running agent
 takes at once (agent/hot_reload.py LIVE_SETTINGS). Never the collector address, the state
@@ -102,7 +103,7 @@ class AgentConfig:
     browser_incognito: bool = False
     """Report catalog tabs in incognito/private windows too (issue 9). Off: the browser extension
     and the agent both leave them out; the organisation's choice, set in the agent config it
-    deploys. Taken at start."""
+    deploys or pushes centrally. Taken at once: every connected browser is told."""
 
     def validate(self) -> AgentConfig:
         _check_positive(self, "scan_interval_s", "heartbeat_interval_s", "batch_max_delay_s")

@@ -186,6 +186,8 @@ class AgentDaemon:
             batch_max_delay_s=config.batch_max_delay_s,
         )
         self.spool.max_bytes = config.spool_max_bytes  # enforced at the next append
+        if self.browser is not None:
+            self.browser.set_report_incognito(config.browser_incognito)
 
     def _reload_catalog(self, watched: WatchedCatalog) -> None:
         outcome = watched.reload()

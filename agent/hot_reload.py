@@ -36,6 +36,7 @@ LIVE_SETTINGS = frozenset(
         "batch_max_delay_s",
         "spool_max_bytes",
         "flush_timeout_s",
+        "browser_incognito",
     }
 )
 """Settings a running agent takes at once. The others decide what it opened at start (the

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pwd
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,27 @@ def test_a_new_catalog_reaches_every_connected_browser_and_the_tabs(tmp_path: Pa
         client.close()
         surface.close()
     assert not (tmp_path / "b.sock").exists()
+
+
+@linux_only
+def test_incognito_reporting_changes_live_and_every_browser_is_told(tmp_path: Path) -> None:
+    surface = BrowserSurface(V1, Profile("employer"), path=tmp_path / "b.sock")
+    assert surface.start() == ""
+    client = Client(tmp_path / "b.sock")
+    try:
+        assert client.hello(USER)["report_incognito"] is False
+        client.send(tabs_message(tab("clips", incognito=True)))
+        time.sleep(0.3)
+        assert surface.open_tabs(V1) == {}  # a private window's tab is dropped
+        surface.set_report_incognito(True)  # the organisation's config changed (a live setting)
+        pushed = client.reader.next()
+        assert pushed["report_incognito"] is True
+        assert pushed["hosts"] == [["clips.example.net", "clips"], ["mail.example.org", "webmail"]]
+        client.send(tabs_message(tab("clips", incognito=True)))
+        assert wait_until(lambda: list(surface.open_tabs(V1)) == [("clips", USER)])
+        surface.set_report_incognito(True)  # no change: nothing is sent again
+        surface.set_report_incognito(False)
+        assert client.reader.next()["report_incognito"] is False
+    finally:
+        client.close()
+        surface.close()
