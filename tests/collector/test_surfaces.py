@@ -15,11 +15,12 @@ import duckdb
 import grpc
 
 from analytics.run import run_report
-from collector.lake import Publisher, attach_lake, attach_sql
+from collector.lake import Publisher, attach_lake
 from collector.schema import apply_migrations, migrations
 from collector.store import Store
 from commaudit.v1 import events_pb2
 from tests.collector.collector_harness import DEVICE, RunningCollector, StartCollector, trailers
+from tests.collector.test_app_activity import lake_connection
 
 NINE = datetime(2026, 11, 18, 9)
 EPOCH = datetime(1970, 1, 1)
@@ -95,15 +96,6 @@ def a_morning() -> list[events_pb2.Event]:
                 foreground_ms=754_000),
         stopped(8, "zoom", 45, surfaces=[PROCESS]),
     ]  # fmt: skip
-
-
-def lake_connection(lake_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An analyst's session on the published lake."""
-    con = duckdb.connect()
-    for statement in attach_sql(lake_dir).split(";\n"):
-        if statement.strip():
-            con.execute(statement)
-    return con
 
 
 def test_surfaces_browsers_and_foreground_time_travel_to_the_session_log_and_usage(

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -177,3 +178,17 @@ def agent_service(
     if via is not None:
         argv += ["--collector", via]
     return Agent(argv, tmp / f"{name}.log", state_dir, device_id)
+
+
+def commaudit(*args: str) -> subprocess.CompletedProcess[str]:
+    """The operators' CLI, as an analyst or admin types it."""
+    return subprocess.run(
+        [str(BIN / "commaudit"), *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,7 +31,7 @@ import pytest
 
 from commaudit.v1 import events_pb2
 from tests.chromium import Browser, chromium_argv, chromium_binary, unpacked_id
-from tests.e2e.services import Agent, Collector, Service, agent_service
+from tests.e2e.services import Agent, Collector, Service, agent_service, commaudit, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -65,19 +65,6 @@ def pages() -> Iterator[int]:
     yield server.server_address[1]
     server.shutdown()
     server.server_close()
-
-
-def commaudit(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "commaudit"), *args], capture_output=True, text=True, timeout=120
-    )
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def spooled(agent: Agent) -> list[events_pb2.Event]:

@@ -10,29 +10,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.e2e.services import BIN, Collector, Service, agent_service, run
+from tests.e2e.services import BIN, Collector, Service, agent_service, commaudit, run, wait_for
 
 StartApp = Callable[[str], subprocess.Popen[bytes]]
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "org"
 KINDS = ("workgroups", "employees", "device_assignments", "training")
-
-
-def commaudit(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "commaudit"), *args], capture_output=True, text=True, timeout=120
-    )
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def test_the_policy_workflow_from_import_to_audited_reports(
