@@ -1,7 +1,8 @@
 """OS-specific process reading behind one dispatcher, imported lazily on `sys.platform`.
 
-Why: the scan's cheap "has this pid changed?" check reads different things per OS (on Linux a
-`/proc/<pid>/comm` file kept open); everything above this package stays the same on every OS.
+Why: the scan's cheap "has this pid changed?" check reads different things per OS (on Linux the
+kernel's process events, or else a `/proc/<pid>/comm` file kept open); everything above this
+package stays the same on every OS.
 """
 
 from __future__ import annotations
