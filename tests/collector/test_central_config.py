@@ -239,7 +239,7 @@ def test_an_agent_config_may_set_only_fleet_settings_validated_as_a_file_is(
         (b'version = "1"\ncollector = "elsewhere:1"\n',
          "fleet.toml: collector: the device's own setting (an agent config from the collector"
          " sets only scan_interval_s, heartbeat_interval_s, batch_max_events,"
-         " batch_max_delay_s, spool_max_bytes, flush_timeout_s)"),
+         " batch_max_delay_s, spool_max_bytes, flush_timeout_s, browser_incognito)"),
         (b'version = "1"\nstate_dir = "/tmp"\n', "fleet.toml: state_dir: the device's own"),
         (b'version = "1"\nscan_intervall_s = 1\n', "fleet.toml: scan_intervall_s: unknown"),
         (b'version = "1"\nscan_interval_s = 0\n',
