@@ -8,6 +8,7 @@ gracefully: in-flight Reports finish, the queue is committed, the database check
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -258,7 +259,17 @@ def check_state_dir(state: StateDir) -> None:
         raise typer.BadParameter(f"{state.db} is not readable and writable", param_hint=hint)
 
 
+# The RPC process's garbage collector, tuned for ack latency: each RPC allocates ~100 objects,
+# so with the default first threshold (700) a collection ran every few ms and promoted the
+# in-flight calls' objects, and a full collection (~55 ms, the event loop stopped) followed
+# about once a second under 2,000 Reports/s. Collecting the young generation every 50,000
+# allocations promotes far less; 20,000 agents, one run each: full collections from ~55 a
+# minute to ~1, the slowest Report handler from ~420 ms to ~150 ms.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
 async def _serve(state: StateDir, config: CollectorConfig) -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
     server = await start_server(
         state.root,
         config.listen,

@@ -105,6 +105,28 @@ class Store:
                 _rollback(con)
                 raise
 
+    def applied_group(self) -> int:
+        """The last ingest log group whose events are here (ingest_log.py)."""
+        with self._lock:
+            con = self._connection()
+            row = con.execute("SELECT max(applied_group) FROM ingest_log_applied").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def load_staged(self, events: pa.Table, plan: Plan, through_group: int) -> None:
+        """commit, plus the ingest log's mark in the same transaction: a restart replays
+        exactly the groups after `through_group`."""
+        with self._lock:
+            con = self._connection()
+            con.execute("BEGIN TRANSACTION")
+            try:
+                self._insert_events(con, events)
+                self._write_ledger(con, [u for u in plan.devices.values() if u.changed])
+                con.execute("UPDATE ingest_log_applied SET applied_group = ?", [through_group])
+                con.execute("COMMIT")
+            except BaseException:
+                _rollback(con)
+                raise
+
     def transaction(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run `work` in one transaction on the writer connection (enrollment, revocation,
         audit rows): it waits for a group commit under way, and commits or rolls back whole."""

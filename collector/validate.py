@@ -186,9 +186,7 @@ def _check_started(message: _RunningFields, path: str, limits: Limits, seq: int)
     _check_session(message, path, limits, seq)
     # A session seen only in browser tabs has no process of its own (issue 9); any other has.
     if message.process_count < 1 and events_pb2.SURFACE_BROWSER_TAB not in message.surfaces:
-        raise InvalidEvent(
-            f"{path}.process_count", "0, and no browser tab among its surfaces", seq
-        )
+        raise InvalidEvent(f"{path}.process_count", "0, and no browser tab among its surfaces", seq)
     _check_surfaces(message, path, seq)
 
 

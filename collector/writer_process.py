@@ -8,6 +8,9 @@ taking the lock from the RPCs. Requests go over a pipe one at a time: ("commit",
 bytes, functions by their module-level name, and exceptions come back as themselves (or as a
 RuntimeError naming them when they cannot be pickled).
 
+Staged by default (writer.py): a group is acknowledged once it is in the ingest log, and loaded
+into DuckDB behind the ack.
+
 The child dies with its parent (Linux: PR_SET_PDEATHSIG), so a collector killed with SIGKILL
 does not leave a writer holding the database's lock against its own restart.
 """
@@ -52,12 +55,13 @@ class WriterProcess:
         path: str | os.PathLike[str],
         store_factory: Callable[[Path], Store] = Store,
         publishing: Publishing | None = None,
+        staged: bool = True,
     ) -> None:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no grpc threads
         self._conn, child = context.Pipe()
         self._process = context.Process(
             target=_serve,
-            args=(child, str(path), store_factory, publishing, current_setup()),
+            args=(child, str(path), store_factory, publishing, current_setup(), staged),
             name="commaudit-writer",
             daemon=True,
         )
@@ -126,6 +130,7 @@ def _serve(
     store_factory: Callable[[Path], Store],
     publishing: Publishing | None,
     log_setup: tuple[int, LogFormat] = (logging.INFO, "text"),
+    staged: bool = True,
 ) -> None:
     """The child: open the database (and start publishing), then answer requests until "close"
     or the parent's end."""
@@ -136,7 +141,7 @@ def _serve(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure_logging(*log_setup)  # as the parent logs: level and text or JSON
     try:
-        writer = Writer(path, store_factory, publishing)
+        writer = Writer(path, store_factory, publishing, staged=staged)
     except Exception as exc:
         conn.send(("error", _portable(exc)))
         return
@@ -163,7 +168,8 @@ def _handle(writer: Writer, request: tuple[Any, ...]) -> Any:
     if op == "commit":
         _, wire, now_ms = request
         batches: list[Batch] = [
-            (device_id, spool_id, _events(payload), b"") for device_id, spool_id, payload in wire
+            (device_id, spool_id, _events(payload), payload if isinstance(payload, bytes) else b"")
+            for device_id, spool_id, payload in wire
         ]
         return writer.commit_group(batches, now_ms)
     if op == "call":
