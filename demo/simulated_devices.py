@@ -18,9 +18,10 @@ from agent.catalog import Catalog
 from agent.daemon import loss_notice_for
 from agent.enrollment import Enrollment, channel_for, enroll
 from agent.events import Lifecycle, heartbeat_event, lifecycle_event, transition_event
+from agent.scan import ProcessCpu, Surface
 from agent.sender import Sender
 from agent.spool import Spool
-from agent.tracker import Session, Started, Stopped
+from agent.tracker import Focus, Session, Started, Stopped
 from commaudit.v1 import events_pb2
 
 
@@ -31,6 +32,9 @@ class Habit:
     app_id: str
     minutes: int
     chance: float = 0.9
+    tab_in: str = ""
+    """The browser whose tabs it is used in (its extension reports it: employer devices only);
+    empty for a desktop client."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ PERSONAS = (
     Persona(
         "city-fin-ws-0420",  # Emily Hart, Finance
         "ehart",
-        (Habit("outlook", 390), Habit("teams", 150), Habit("youtube", 25, 0.6)),
+        (Habit("outlook", 390), Habit("teams", 150), Habit("youtube", 25, 0.6, tab_in="chrome")),
     ),
     Persona("city-pu-ws-0233", "tnguyen", (Habit("outlook", 300), Habit("zoom", 110, 0.6))),
     Persona(
@@ -60,7 +64,11 @@ PERSONAS = (
     Persona(
         "lib-main-ws-0031",  # Aisha Rahman, Main Library Public Services
         "arahman",
-        (Habit("thunderbird", 360), Habit("facebook", 60, 0.7), Habit("zoom", 45, 0.3)),
+        (
+            Habit("thunderbird", 360),
+            Habit("facebook", 60, 0.7, tab_in="edge"),
+            Habit("zoom", 45, 0.3),
+        ),
     ),
     Persona(
         "samuel-phone",
@@ -99,7 +107,7 @@ def _workday(
         if rng.random() < habit.chance:
             begin = boot + timedelta(minutes=rng.randint(1, 90))
             length = timedelta(minutes=max(5, round(rng.gauss(habit.minutes, habit.minutes / 5))))
-            session = Session(str(uuid.uuid4()), catalog.app(habit.app_id), persona.os_user, 1, 0.0)
+            session = _session(habit, catalog, persona, length, rng)
             sessions.append((begin, begin + length, session))
     timeline: list[tuple[datetime, events_pb2.Event]] = []
     for begin, finish, session in sessions:
@@ -121,6 +129,31 @@ def _workday(
     for when, event in sorted(timeline, key=lambda item: item[0]):
         yield _at(event, when)
     yield _at(lifecycle_event(persona.device_id, Lifecycle.KIND_STOPPED), shutdown)
+
+
+def _session(
+    habit: Habit, catalog: Catalog, persona: Persona, length: timedelta, rng: random.Random
+) -> Session:
+    """A desktop client's session, with the CPU time its process used, or a tab's: no process of
+    its own, and the time it was the tab in use, here a third to four fifths of the time it was
+    open."""
+    app = catalog.app(habit.app_id)
+    if not habit.tab_in:
+        session = Session(
+            str(uuid.uuid4()), app, persona.os_user, 1, 0.0, surfaces={Surface.PROCESS}
+        )
+        # Its one process used 0.5-3% of a core while open: what a desktop client in use costs.
+        used_ms = round(length.total_seconds() * 1000 * rng.uniform(0.005, 0.03))
+        session.cpu.update({(1, 1): ProcessCpu(used_ms, new=True)})
+        return session
+    session = Session(
+        str(uuid.uuid4()), app, persona.os_user, 0, 0.0,
+        surfaces={Surface.BROWSER_TAB}, browsers={habit.tab_in}, focus=Focus(),
+    )  # fmt: skip
+    assert session.focus is not None
+    session.focus.observe(True, 0.0)
+    session.focus.close(length.total_seconds() * rng.uniform(0.3, 0.8))
+    return session
 
 
 def _at(event: events_pb2.Event, when: datetime) -> events_pb2.Event:
