@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from agent.scan import Surface
 from agent.tracker import Session, Started, Stopped, Transition
@@ -27,6 +28,16 @@ def category_enum(category: str) -> events_pb2.Category.ValueType:
 def surface_enum(surface: Surface) -> events_pb2.Surface.ValueType:
     """Surface -> wire enum (`browser_tab` -> SURFACE_BROWSER_TAB)."""
     return events_pb2.Surface.Value(f"SURFACE_{surface.upper()}")
+
+
+def _who_and_what(session: Session) -> dict[str, Any]:
+    """The fields every app_* message of a session repeats: which session, app and user."""
+    return {
+        "session_id": session.session_id,
+        "app_id": session.app.id,
+        "category": category_enum(session.app.category),
+        "os_user": session.os_user,
+    }
 
 
 def _seen_on(
@@ -63,11 +74,7 @@ def transition_event(
     session = transition.session
     if isinstance(transition, Started):
         started = events_pb2.AppStarted(
-            session_id=session.session_id,
-            app_id=session.app.id,
-            category=category_enum(session.app.category),
-            os_user=session.os_user,
-            process_count=session.process_count,
+            **_who_and_what(session), process_count=session.process_count
         )
         _seen_on(started, session)
         event.app_started.CopyFrom(started)
@@ -84,12 +91,7 @@ def _stopped(transition: Stopped) -> events_pb2.AppStopped:
         else events_pb2.AppStopped.REASON_EXITED
     )
     stopped = events_pb2.AppStopped(
-        session_id=session.session_id,
-        app_id=session.app.id,
-        category=category_enum(session.app.category),
-        os_user=session.os_user,
-        duration_ms=transition.duration_ms,
-        reason=reason,
+        **_who_and_what(session), duration_ms=transition.duration_ms, reason=reason
     )
     _seen_on(stopped, session)
     _measured(stopped, session)
@@ -123,13 +125,7 @@ def heartbeat_event(
 
 
 def _running_app(session: Session) -> events_pb2.RunningApp:
-    running = events_pb2.RunningApp(
-        session_id=session.session_id,
-        app_id=session.app.id,
-        category=category_enum(session.app.category),
-        os_user=session.os_user,
-        process_count=session.process_count,
-    )
+    running = events_pb2.RunningApp(**_who_and_what(session), process_count=session.process_count)
     _seen_on(running, session)
     _measured(running, session)
     return running

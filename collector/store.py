@@ -92,14 +92,17 @@ class Store:
             }
         )
 
-    def commit(self, events: pa.Table, plan: Plan) -> None:
-        """Store the events and the plan's device states in one transaction, or nothing."""
+    def commit(self, events: pa.Table, plan: Plan, through_group: int | None = None) -> None:
+        """Store the events and the plan's device states in one transaction, or nothing; with
+        `through_group`, the ingest log's mark too (load_staged)."""
         with self._lock:
             con = self._connection()
             con.execute("BEGIN TRANSACTION")
             try:
                 self._insert_events(con, events)
                 self._write_ledger(con, [u for u in plan.devices.values() if u.changed])
+                if through_group is not None:
+                    con.execute("UPDATE ingest_log_applied SET applied_group = ?", [through_group])
                 con.execute("COMMIT")
             except BaseException:
                 _rollback(con)
@@ -115,17 +118,7 @@ class Store:
     def load_staged(self, events: pa.Table, plan: Plan, through_group: int) -> None:
         """commit, plus the ingest log's mark in the same transaction: a restart replays
         exactly the groups after `through_group`."""
-        with self._lock:
-            con = self._connection()
-            con.execute("BEGIN TRANSACTION")
-            try:
-                self._insert_events(con, events)
-                self._write_ledger(con, [u for u in plan.devices.values() if u.changed])
-                con.execute("UPDATE ingest_log_applied SET applied_group = ?", [through_group])
-                con.execute("COMMIT")
-            except BaseException:
-                _rollback(con)
-                raise
+        self.commit(events, plan, through_group)
 
     def transaction(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run `work` in one transaction on the writer connection (enrollment, revocation,
