@@ -14,6 +14,7 @@ host's processes start and end (other work on the machine included).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,8 @@ def main() -> None:
         )  # fmt: skip
         agent = subprocess.Popen(
             [str(BIN / "commaudit-agent"), "run", "--state-dir", str(tmp / "agent")],
+            # its own browser socket, not the device's /run/commaudit-agent/browser.sock
+            env={**os.environ, "COMMAUDIT_BROWSER_SOCKET": str(tmp / "browser.sock")},
         )  # fmt: skip
         try:
             time.sleep(args.settle)
