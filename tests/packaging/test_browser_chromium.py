@@ -334,8 +334,8 @@ def test_the_packaged_policy_force_installs_the_signed_crx(server: int, tmp_path
     shutil.copy2(recorder.script, venv_bin / "commaudit-browser-host")
     profile = tmp_path / "profile"
     mounts = " && ".join(
-        f"mkdir -p {upper}/{d} {tmp_path}/work/{d} && mount -t overlay overlay "
-        f"-o lowerdir=/{d},upperdir={upper}/{d},workdir={tmp_path}/work/{d} /{d}"
+        f"mkdir -p {upper}/{d} {tmp_path}/overlay-scratch/{d} && mount -t overlay overlay "
+        f"-o lowerdir=/{d},upperdir={upper}/{d},workdir={tmp_path}/overlay-scratch/{d} /{d}"
         for d in ("etc", "usr/share", "opt")
     )
     argv = chromium_argv(binary, profile, f"http://mail.example.com:{server}/")
