@@ -101,10 +101,9 @@ class BrowserSurface:
         if not self.collect:
             return {}
         self._seen = tuple(self.tabs.current())
-        apps = {app.id: app for app in catalog.apps}
         found: dict[SessionKey, OpenTabs] = {}
         for use in self._seen:
-            app = apps.get(use.app_id)
+            app = catalog.by_id.get(use.app_id)
             if app is None:
                 continue
             key = (use.app_id, use.os_user)
@@ -117,14 +116,14 @@ class BrowserSurface:
     def status(self, catalog: Catalog) -> BrowserStatus:
         """What the latest scan saw, for status.json: apps and browsers, never a user or a
         hostname (every user of the device may read it)."""
-        categories = {app.id: app.category for app in catalog.apps}
         apps: dict[tuple[str, str], TabApp] = {}
         for use in self._seen:
             key = (use.app_id, use.browser)
             before = apps.get(key)
+            app = catalog.by_id.get(use.app_id)
             apps[key] = TabApp(
                 use.app_id,
-                categories.get(use.app_id, ""),
+                app.category if app is not None else "",
                 use.browser,
                 use.tabs + (before.tabs if before else 0),
                 use.focused or (before is not None and before.focused),

@@ -90,10 +90,15 @@ class Matcher:
     def process_names(self) -> frozenset[str]:
         return frozenset(self._by_name)
 
+    def is_browser(self, name: str, exe: str) -> bool:
+        """A browser process: an app only when it shows one in an app window (its command
+        line says which)."""
+        return name.lower() in self._browsers or _basename(exe).lower() in self._browsers
+
     def match(self, name: str, exe: str, cmdline: Sequence[str]) -> App | None:
         """The app this process belongs to, or None."""
         key = name.lower()
-        if key in self._browsers or _basename(exe).lower() in self._browsers:
+        if self.is_browser(name, exe):
             return self._match_cmdline(cmdline)
         app = self._by_name.get(key)
         if app is None and self.os_name == "linux" and len(key) == LINUX_COMM_CHARS:
@@ -129,11 +134,16 @@ class Catalog:
     _rules: Mapping[str, tuple[tuple[App, _Rules], ...]] = field(repr=False, default_factory=dict)
     _browsers: Mapping[str, tuple[str, ...]] = field(repr=False, default_factory=dict)
 
+    @functools.cached_property
+    def by_id(self) -> Mapping[str, App]:
+        """Apps by id: what each scan's browser tabs and each install are looked up in."""
+        return {app.id: app for app in self.apps}
+
     def app(self, app_id: str) -> App:
-        for app in self.apps:
-            if app.id == app_id:
-                return app
-        raise KeyError(f"no app {app_id!r} in catalog {self.version}")
+        found = self.by_id.get(app_id)
+        if found is None:
+            raise KeyError(f"no app {app_id!r} in catalog {self.version}")
+        return found
 
     def only(self, keep: Callable[[App], bool]) -> Catalog:
         """This catalog limited to the apps `keep` admits, their rules with them: a process of

@@ -136,11 +136,8 @@ class Scanner:
         if info is None:
             return _Seen(stamp, None, "")
         app = self._matcher.match(info.name, info.exe, info.cmdline)
-        surface = Surface.PROCESS
-        # The catalog tries command-line rules on browsers alone, and a browser matches nothing
-        # else: a match the command line decided is a browser showing the app in a window.
-        if app is not None and self._matcher.match(info.name, info.exe, ()) is None:
-            surface = Surface.APP_WINDOW
+        browser = app is not None and self._matcher.is_browser(info.name, info.exe)
+        surface = Surface.APP_WINDOW if browser else Surface.PROCESS
         return _Seen(stamp, app, info.os_user, surface)
 
     def _running(self, matched: list[tuple[int, App, _Seen, bool]]) -> Running:

@@ -13,11 +13,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from analytics.cli import app
-from collector.enrollment import add_operator
-from collector.state_dir import write_connection_file
-from collector.store import Store
-from collector.tls import create_tls
 from commaudit.v1 import agent_service_pb2
+from tests.admin.operators import collector_with_operators
 from tests.collector.collector_harness import RunningCollector
 
 CATALOG = """schema = 1
@@ -35,25 +32,7 @@ linux = {{ process_names = ["probe-chat"] }}
 
 @pytest.fixture
 def collector(tmp_path: Path) -> Iterator[RunningCollector]:
-    state = tmp_path / "collector"
-    create_tls(state / "tls", ["localhost", "127.0.0.1"])
-    store = Store(state / "commaudit.duckdb")
-    try:
-        for operator, role in (("admin", "admin"), ("ana", "analyst")):
-            credential = store.transaction(
-                lambda con, o=operator, r=role: add_operator(
-                    con, o, r, now_ms=time.time_ns() // 10**6
-                )
-            )
-            write_connection_file(
-                tmp_path / f"{operator}.json",
-                collector="given with --collector",
-                ca_pem=(state / "tls" / "ca.pem").read_text(),
-                credential=credential,
-            )
-    finally:
-        store.close()
-    running = RunningCollector(state, plaintext=False, writer_process=True, publish_interval_s=0)
+    running = collector_with_operators(tmp_path, writer_process=True, publish_interval_s=0)
     yield running
     running.stop()
 
