@@ -27,14 +27,13 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
-
 from agent.atomic_file import PUBLIC, write_atomically
 from agent.catalog import Catalog, load_catalog
+from agent.collector_channel import CollectorChannel, RpcError, agent_method
 from agent.config import AgentConfig
 from agent.hot_reload import Offered, WatchedCatalog, WatchedConfig
 from agent.versions import is_newer
-from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc
+from commaudit.v1 import agent_service_pb2
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +42,7 @@ CONFIG, CATALOG = "config", "catalog"
 LAST_GOOD_FILES = {CONFIG: "central-config.toml", CATALOG: "central-catalog.toml"}
 """In the state directory; each one whole or absent (agent/atomic_file.py)."""
 _LABELS = {CONFIG: "agent config", CATALOG: "catalog"}
+GET_CONFIG = agent_method("GetConfig")
 RPC_TIMEOUT_S = 10.0
 JITTER = 0.5
 """Each wait is the interval times a uniform draw in [1 - JITTER, 1 + JITTER]."""
@@ -61,7 +61,7 @@ class CentralConfig:
 
     def __init__(
         self,
-        channel: grpc.Channel,
+        channel: CollectorChannel,
         metadata: tuple[tuple[str, str], ...],
         state_dir: Path,
         interval_s: float,
@@ -73,7 +73,7 @@ class CentralConfig:
     ) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be positive; 0 means no CentralConfig at all")
-        self._stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+        self._channel = channel
         self._metadata = metadata  # the device credential (agent/enrollment.py)
         self._state_dir = state_dir
         self.interval_s = interval_s
@@ -87,7 +87,8 @@ class CentralConfig:
         self._lock = threading.Lock()  # guards what the thread and poll share, below
         self._fetched: dict[str, Fetched] = {}
         self._known = {CONFIG: "", CATALOG: ""}
-        self._in_flight: grpc.Future | None = None
+        self._cancel = threading.Event()
+        """Set at close: cancels the call in flight, or the next one."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._unreachable = False
@@ -117,10 +118,7 @@ class CentralConfig:
         """Stop asking; a call in flight is cancelled, so stopping the agent never waits on
         the network."""
         self._stop.set()
-        with self._lock:
-            in_flight = self._in_flight
-        if in_flight is not None:
-            in_flight.cancel()
+        self._channel.cancel(self._cancel)
         if self._thread is not None:
             self._thread.join(self._timeout_s)
 
@@ -161,22 +159,19 @@ class CentralConfig:
             request = agent_service_pb2.GetConfigRequest(
                 config_version=self._known[CONFIG], catalog_version=catalog_version
             )
-            if self._stop.is_set():
-                return
-            call = self._stub.GetConfig.future(
-                request, metadata=self._metadata, timeout=self._timeout_s
-            )
-            self._in_flight = call
         try:
-            answer = call.result()
-        except grpc.FutureCancelledError:
+            answer = self._channel.call(
+                GET_CONFIG,
+                request,
+                agent_service_pb2.GetConfigResponse,
+                metadata=self._metadata,
+                timeout=self._timeout_s,
+                cancel=self._cancel,
+            )
+        except RpcError as error:
+            if not self._stop.is_set():
+                self._failed(error)
             return
-        except grpc.RpcError as error:
-            self._failed(error)
-            return
-        finally:
-            with self._lock:
-                self._in_flight = None
         self._answered(answer)
 
     def _answered(self, answer: agent_service_pb2.GetConfigResponse) -> None:
@@ -194,10 +189,8 @@ class CentralConfig:
                     self._fetched[kind] = Fetched(kind, version, text)
                     self._known[kind] = version
 
-    def _failed(self, error: grpc.RpcError) -> None:
-        code = error.code() if hasattr(error, "code") else None
-        details = error.details() if hasattr(error, "details") else str(error)
-        self.last_error = f"{getattr(code, 'name', code)}: {details}"
+    def _failed(self, error: RpcError) -> None:
+        self.last_error = f"{error.code.name}: {error.details}"
         if self._unreachable:
             log.debug("central config: still failing: %s", self.last_error)
             return
@@ -220,7 +213,7 @@ class CentralConfig:
 
 def central_config_for(
     config: AgentConfig,
-    channel: grpc.Channel,
+    channel: CollectorChannel,
     metadata: tuple[tuple[str, str], ...],
     watched_config: WatchedConfig | None,
     watched_catalog: WatchedCatalog | None,

@@ -21,12 +21,11 @@ import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import grpc
-
 from agent.atomic_file import PUBLIC, SECRET, write_atomically
+from agent.collector_channel import CollectorChannel, RpcError, StatusCode, agent_method
 from agent.config import ConfigError, is_loopback, split_address
 from agent.events import AGENT_VERSION
-from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc
+from commaudit.v1 import agent_service_pb2
 
 ENROLLMENT_FILE = "enrollment.json"
 CA_FILE = "collector-ca.pem"
@@ -84,10 +83,13 @@ def enroll(
     )
     with open_channel(collector, ca_pem) as channel:
         try:
-            answer = agent_service_pb2_grpc.AgentServiceStub(channel).Enroll(
-                request, timeout=ENROLL_TIMEOUT_S
+            answer = channel.call(
+                agent_method("Enroll"),
+                request,
+                agent_service_pb2.EnrollResponse,
+                timeout=ENROLL_TIMEOUT_S,
             )
-        except grpc.RpcError as error:
+        except RpcError as error:
             raise EnrollmentError(_explain(collector, error)) from None
     enrollment = Enrollment(
         device_id=answer.device_id,
@@ -136,7 +138,7 @@ def load_enrollment(state_dir: Path) -> Enrollment:
 
 def channel_for(
     state_dir: Path, enrollment: Enrollment, collector: str | None = None
-) -> grpc.Channel:
+) -> CollectorChannel:
     """A channel to the collector that trusts only the CA pinned at enrollment."""
     address = collector or enrollment.collector
     if enrollment.plaintext:
@@ -145,21 +147,11 @@ def channel_for(
     return open_channel(address, (state_dir / CA_FILE).read_bytes())
 
 
-# gRPC's own reconnect backoff grows to 120 s by default: a collector back after a restart
-# would then wait minutes for agents that happened to try while it was down. The sender's
-# jittered backoff (sender.py) already spreads a fleet's retries; the channel's stays short.
-CHANNEL_OPTIONS = [
-    ("grpc.initial_reconnect_backoff_ms", 500),
-    ("grpc.min_reconnect_backoff_ms", 500),
-    ("grpc.max_reconnect_backoff_ms", 5_000),
-]
-
-
-def open_channel(address: str, ca_pem: bytes | None) -> grpc.Channel:
-    if ca_pem is None:
-        return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
-    credentials = grpc.ssl_channel_credentials(root_certificates=ca_pem)
-    return grpc.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
+def open_channel(address: str, ca_pem: bytes | None) -> CollectorChannel:
+    """TLS pinned to `ca_pem`, or plaintext when it is None (callers allow it on loopback only).
+    It connects at its first call, and again after any failure: the sender's jittered backoff
+    (sender.py) spreads a fleet's reconnects after a collector restart."""
+    return CollectorChannel(address, ca_pem)
 
 
 def _check_transport(host: str, ca_file: Path | None, plaintext: bool) -> bytes | None:
@@ -181,9 +173,9 @@ def _check_transport(host: str, ca_file: Path | None, plaintext: bool) -> bytes 
     return ca_pem
 
 
-def _explain(collector: str, error: grpc.RpcError) -> str:
-    code, details = error.code(), error.details() or ""
-    if code == grpc.StatusCode.UNAVAILABLE:
+def _explain(collector: str, error: RpcError) -> str:
+    code, details = error.code, error.details
+    if code == StatusCode.UNAVAILABLE:
         return (
             f"cannot reach the collector at {collector} over TLS with the given CA"
             f" (wrong address, collector down, or its certificate is not from that CA): {details}"

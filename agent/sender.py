@@ -14,25 +14,25 @@ import threading
 import time
 from dataclasses import dataclass
 
-import grpc
-
+from agent.collector_channel import CollectorChannel, RpcError, StatusCode, agent_method
 from agent.spool import Spool
-from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc, events_pb2
+from commaudit.v1 import agent_service_pb2, events_pb2
 
 log = logging.getLogger(__name__)
 
 REJECTED_SEQ_KEY = "commaudit-rejected-seq"
 PUSHBACK_KEY = "grpc-retry-pushback-ms"
+REPORT = agent_method("Report")
 
 _RETRYABLE = frozenset(
     {
-        grpc.StatusCode.UNAVAILABLE,  # collector down, restarting, or unreachable
-        grpc.StatusCode.DEADLINE_EXCEEDED,  # slow commit: the batch may be stored; dedupe covers it
-        grpc.StatusCode.RESOURCE_EXHAUSTED,  # push-back: the collector's queue or disk is full
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.CANCELLED,
+        StatusCode.UNAVAILABLE,  # collector down, restarting, or unreachable
+        StatusCode.DEADLINE_EXCEEDED,  # slow commit: the batch may be stored; dedupe covers it
+        StatusCode.RESOURCE_EXHAUSTED,  # push-back: the collector's queue or disk is full
+        StatusCode.ABORTED,
+        StatusCode.INTERNAL,
+        StatusCode.UNKNOWN,
+        StatusCode.CANCELLED,
     }
 )
 
@@ -74,12 +74,12 @@ class Sender:
     def __init__(
         self,
         spool: Spool,
-        channel: grpc.Channel,
+        channel: CollectorChannel,
         metadata: tuple[tuple[str, str], ...],
         settings: SenderSettings | None = None,
     ) -> None:
         self._spool = spool
-        self._stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+        self._channel = channel
         self._metadata = metadata  # the device credential (agent/enrollment.py)
         self.settings = settings or SenderSettings()
         self._backoff = Backoff(self.settings.backoff_base_s, self.settings.backoff_cap_s)
@@ -98,18 +98,23 @@ class Sender:
         self._wake.set()
 
     def close(self, flush_timeout_s: float) -> bool:
-        """Stop the thread, then try to deliver the rest; True when the spool is empty."""
+        """Stop the thread, then try to deliver the rest; True when the spool is empty. The
+        channel is closed after: the sender is its last user (the daemon stops central config
+        first)."""
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join()
-        deadline = time.monotonic() + flush_timeout_s
-        while time.monotonic() < deadline:
-            delay = self.drain(deadline)
-            if delay == 0.0:
-                return True
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        return self._spool.depth() == 0
+        try:
+            deadline = time.monotonic() + flush_timeout_s
+            while time.monotonic() < deadline:
+                delay = self.drain(deadline)
+                if delay == 0.0:
+                    return True
+                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            return self._spool.depth() == 0
+        finally:
+            self._channel.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -147,12 +152,14 @@ class Sender:
         if deadline is not None:
             timeout = max(0.1, min(timeout, deadline - time.monotonic()))
         try:
-            response = self._stub.Report(
+            response = self._channel.call(
+                REPORT,
                 agent_service_pb2.ReportRequest(events=batch, spool_id=self._spool.spool_id),
+                agent_service_pb2.ReportResponse,
                 timeout=timeout,
                 metadata=self._metadata,
             )
-        except grpc.RpcError as error:
+        except RpcError as error:
             return self._failed(batch, error)
         if response.renumber_after:
             self._renumber(response.renumber_after)
@@ -176,11 +183,10 @@ class Sender:
         self._backoff.reset()
         return None
 
-    def _failed(self, batch: list[events_pb2.Event], error: grpc.RpcError) -> float | None:
-        code, details = error.code(), error.details() or ""
+    def _failed(self, batch: list[events_pb2.Event], error: RpcError) -> float | None:
+        code, details, trailers = error.code, error.details, error.trailers
         self.last_error = f"{code.name}: {details}"
-        trailers = dict(error.trailing_metadata() or ())
-        if code == grpc.StatusCode.INVALID_ARGUMENT:
+        if code == StatusCode.INVALID_ARGUMENT:
             return self._rejected(batch, details, trailers.get(REJECTED_SEQ_KEY))
         if code in _RETRYABLE:
             log.info("collector unavailable, will retry: %s", self.last_error)
@@ -192,7 +198,7 @@ class Sender:
         return self.settings.backoff_cap_s
 
     def _rejected(
-        self, batch: list[events_pb2.Event], details: str, rejected_seq: str | bytes | None
+        self, batch: list[events_pb2.Event], details: str, rejected_seq: str | None
     ) -> float | None:
         seqs = {event.seq for event in batch}
         if rejected_seq is not None and int(rejected_seq) in seqs:

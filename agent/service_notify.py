@@ -12,7 +12,6 @@ Shared by the agent and the collector; stdlib only, since the agent must stay fr
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -86,6 +85,8 @@ class Watchdog:
 async def feed_watchdog(environ: Mapping[str, str] = os.environ) -> None:
     """WATCHDOG=1 every interval until cancelled, for a service built on an asyncio loop: a loop
     blocked by anything stops the pings, which is what the watchdog is there to notice."""
+    import asyncio  # here, not at the top: the agent has no loop, and asyncio costs it 1 MiB
+
     interval_s = watchdog_interval_s(environ)
     if interval_s is None:
         return

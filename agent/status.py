@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import grpc
 from google.protobuf import wrappers_pb2
 
 from agent.catalog import Catalog
+from agent.collector_channel import RpcError, StatusCode
 from agent.config import is_loopback, split_address
 from agent.enrollment import CA_FILE, open_channel
 from agent.event_summary import EventSummary
@@ -115,18 +115,17 @@ def check_collector(
     if ca_pem is None and not is_loopback(split_address(address)[0]):
         return Reachability(address, False, "not checked: plaintext is for loopback only")
     with open_channel(address, ca_pem) as channel:
-        check = channel.unary_unary(
-            HEALTH_CHECK,
-            request_serializer=wrappers_pb2.StringValue.SerializeToString,
-            response_deserializer=wrappers_pb2.Int32Value.FromString,
-        )
         try:
-            answer = check(wrappers_pb2.StringValue(value=AGENT_SERVICE), timeout=timeout_s)
-        except grpc.RpcError as error:
-            code, details = error.code(), error.details() or ""
-            if code == grpc.StatusCode.UNIMPLEMENTED:
+            answer = channel.call(
+                HEALTH_CHECK,
+                wrappers_pb2.StringValue(value=AGENT_SERVICE),
+                wrappers_pb2.Int32Value,
+                timeout=timeout_s,
+            )
+        except RpcError as error:
+            if error.code == StatusCode.UNIMPLEMENTED:
                 return Reachability(address, True, "answers (it has no health service)")
-            return Reachability(address, False, f"{code.name}: {details}")
+            return Reachability(address, False, f"{error.code.name}: {error.details}")
     serving = _SERVING_STATUS.get(answer.value, str(answer.value))
     return Reachability(address, answer.value == _SERVING, serving)
 

@@ -35,10 +35,10 @@ def cpu_seconds(process: psutil.Process) -> float:
 
 
 def thread_cpu(process: psutil.Process) -> dict[str, float]:
-    """CPU seconds by thread name (the agent's own Python threads share its name; gRPC's are
-    event_engine, grpc_global_tim...): where the agent's share goes. Read from each thread's
-    schedstat, in nanoseconds: the agent runs a few milliseconds a minute per thread, and
-    utime/stime in 10 ms clock ticks would round most of that away."""
+    """CPU seconds by thread name (Python threads share the agent's name; a library's own C
+    threads show under theirs): where the agent's share goes. Read from each thread's schedstat,
+    in nanoseconds: the agent runs a few milliseconds a minute per thread, and utime/stime in
+    10 ms clock ticks would round most of that away."""
     seconds: dict[str, float] = {}
     for thread in process.threads():
         task = Path(f"/proc/{process.pid}/task/{thread.id}")
@@ -110,8 +110,8 @@ def main() -> None:
     for name, share in sorted(by_thread.items(), key=lambda item: -item[1]):
         print(f"{'  threads: ' + name:<28}{share:>15.3f}")
     print(
-        f"\nmemory: RSS {rss:.1f} MiB, of which shared with other processes (libraries:"
-        f" gRPC's alone is ~12 MiB) {rss - uss:.1f}; PSS {pss:.1f} MiB; USS {uss:.1f} MiB"
+        f"\nmemory: RSS {rss:.1f} MiB ({rss * 2**20 / 1e6:.1f} MB), of which shared with other"
+        f" processes (libpython, OpenSSL...) {rss - uss:.1f}; PSS {pss:.1f} MiB; USS {uss:.1f} MiB"
     )
     print("\ntargets: agent < 0.2% of one core at the default 2 s interval; RSS <= 45 MB")
 

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-SERVER_ONLY = ("duckdb", "pyarrow", "typer", "rich")
+SERVER_ONLY = ("duckdb", "pyarrow", "typer", "rich", "grpcio")
+"""grpcio too: the agent speaks gRPC through h2 (agent/collector_channel.py), for its memory."""
 
 
 def test_installing_the_agent_alone_pulls_in_no_database_or_cli_libraries() -> None:
@@ -19,11 +20,11 @@ def test_installing_the_agent_alone_pulls_in_no_database_or_cli_libraries() -> N
         assert not requirement.lower().startswith(SERVER_ONLY), requirement
 
 
-def test_the_agent_imports_no_collector_analytics_or_database_module() -> None:
+def test_the_agent_imports_no_collector_analytics_database_or_grpcio_module() -> None:
     probe = (
-        "import sys, agent, agent.cli, agent.daemon, agent.sender, agent.scan\n"
+        "import sys, agent, agent.cli, agent.daemon, agent.sender, agent.scan, agent.status\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in"
-        " ('duckdb', 'pyarrow', 'collector', 'analytics', 'typer', 'rich'))\n"
+        " ('duckdb', 'pyarrow', 'collector', 'analytics', 'typer', 'rich', 'grpc'))\n"
         "print(','.join(bad))\n"
     )
     result = subprocess.run(

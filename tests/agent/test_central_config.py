@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import grpc
 import pytest
 
 from agent.catalog import load_catalog
 from agent.central_config import LAST_GOOD_FILES, CentralConfig
+from agent.collector_channel import CollectorChannel
 from agent.config import (
     CENTRAL_SETTINGS,
     ConfigError,
@@ -156,7 +156,7 @@ def test_a_collector_config_layers_over_settings_from_no_file() -> None:
 
 
 def test_waits_are_jittered_around_the_interval(tmp_path: Path) -> None:
-    channel = grpc.insecure_channel("127.0.0.1:9")
+    channel = CollectorChannel("127.0.0.1:9", None)
     try:
         poller = CentralConfig(
             channel, (), tmp_path, 300.0,

@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 
 from agent.catalog import load_catalog
+from agent.collector_channel import CollectorChannel
 from agent.daemon import AgentDaemon, loss_notice_for
 from agent.sender import Sender
 from agent.spool import Spool
@@ -37,7 +37,7 @@ def daemon(tmp_path: Path) -> Iterator[tuple[AgentDaemon, MovableWallClock]]:
     wall = MovableWallClock()
     spool = Spool(tmp_path / "spool.sqlite3", 1_000_000, loss_notice_for("dev-1"))
     with refusing_address() as address:
-        sender = Sender(spool, grpc.insecure_channel(address), ())
+        sender = Sender(spool, CollectorChannel(address, None), ())
         yield (
             AgentDaemon(
                 "dev-1",

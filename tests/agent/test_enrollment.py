@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.collector_channel import agent_method
 from agent.config import ConfigError
 from agent.enrollment import (
     CA_FILE,
@@ -25,7 +26,7 @@ from agent.enrollment import (
 )
 from collector.enrollment import create_token
 from collector.tls import create_tls
-from commaudit.v1 import agent_service_pb2, agent_service_pb2_grpc
+from commaudit.v1 import agent_service_pb2
 from tests.collector.collector_harness import RunningCollector, make_batch
 
 AGENT = str(Path(sys.executable).parent / "commaudit-agent")
@@ -69,8 +70,12 @@ def test_enrollment_stores_an_owner_only_credential_and_pins_the_ca(
     events = make_batch([1])
     events[0].device_id = enrolled.device_id
     with channel_for(state, enrolled) as channel:
-        answer = agent_service_pb2_grpc.AgentServiceStub(channel).Report(
-            agent_service_pb2.ReportRequest(events=events), metadata=enrolled.metadata, timeout=10
+        answer = channel.call(
+            agent_method("Report"),
+            agent_service_pb2.ReportRequest(events=events),
+            agent_service_pb2.ReportResponse,
+            metadata=enrolled.metadata,
+            timeout=10,
         )
     assert answer.acked_seq == 1
 

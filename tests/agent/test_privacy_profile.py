@@ -16,10 +16,10 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-import grpc
 import pytest
 
 from agent.catalog import load_catalog
+from agent.collector_channel import CollectorChannel
 from agent.daemon import AgentDaemon, loss_notice_for
 from agent.events import category_enum, new_event
 from agent.privacy_profile import GatedSpool, Profile, ProfileError
@@ -218,7 +218,7 @@ def _run_agent(
     path = tmp_path / f"{profile.ownership}.sqlite3"
     spool = GatedSpool(path, 1_000_000, loss_notice_for(DEVICE), profile=profile, catalog=full)
     sender = Sender(
-        spool, grpc.insecure_channel("127.0.0.1:9"), (), SenderSettings(backoff_base_s=5.0)
+        spool, CollectorChannel("127.0.0.1:9", None), (), SenderSettings(backoff_base_s=5.0)
     )
     daemon = AgentDaemon(
         DEVICE,

@@ -17,6 +17,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from agent.collector_channel import CollectorChannel
 from agent.daemon import loss_notice_for
 from agent.events import new_event
 from agent.sender import Backoff, Sender, SenderSettings
@@ -71,10 +72,22 @@ def collector() -> Iterator[tuple[ScriptedCollector, str]]:
     server.stop(grace=None)
 
 
+_CHANNELS: list[CollectorChannel] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_channels() -> Iterator[None]:
+    """A sender drained without close keeps its connection open: close it after each test."""
+    yield
+    while _CHANNELS:
+        _CHANNELS.pop().close()
+
+
 def _sender(tmp_path: Path, target: str, batch: int = 500) -> tuple[Sender, Spool]:
     spool = Spool(tmp_path / "spool.sqlite3", 1_000_000, loss_notice_for("dev-1"))
     settings = SenderSettings(batch_max_events=batch, batch_max_delay_s=0.01, backoff_base_s=0.01)
-    return Sender(spool, grpc.insecure_channel(target), CREDENTIAL, settings), spool
+    _CHANNELS.append(CollectorChannel(target, None))
+    return Sender(spool, _CHANNELS[-1], CREDENTIAL, settings), spool
 
 
 def _spool_events(spool: Spool, n: int) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.collector_channel import CollectorChannel
 from agent.daemon import loss_notice_for
 from agent.events import lifecycle_event
 from agent.sender import Sender, SenderSettings
@@ -73,7 +74,7 @@ def test_a_full_disk_fails_commits_whole_and_the_agent_delivers_once_space_is_ba
         spool = Spool(tmp_path / "spool.sqlite3", 64 * 2**20, loss_notice_for(DEVICE))
         sender = Sender(
             spool,
-            collector.channel,
+            CollectorChannel(collector.address, None),  # plaintext on loopback: the agent's own
             credential,
             SenderSettings(batch_max_events=200, backoff_base_s=0.01, backoff_cap_s=0.05),
         )
@@ -94,6 +95,7 @@ def test_a_full_disk_fails_commits_whole_and_the_agent_delivers_once_space_is_ba
         filler.unlink()
         assert sender.drain() == 0.0
         assert spool.depth() == 0
+        sender.close(flush_timeout_s=1)
     finally:
         collector.stop()
 

@@ -79,8 +79,8 @@ def test_each_package_marks_its_settings_as_a_conffile(debs: dict[str, Path]) ->
 
 def test_agent_ships_its_wheels_and_no_database_code(debs: dict[str, Path]) -> None:
     wheels = wheel_names(debs["commaudit-agent"], "commaudit-agent")
-    assert {"commaudit", "grpcio", "protobuf", "psutil", "watchdog"} <= wheels
-    assert not wheels & {"duckdb", "pyarrow", "cryptography", "typer"}
+    assert {"commaudit", "h2", "protobuf", "psutil", "watchdog"} <= wheels
+    assert not wheels & {"duckdb", "pyarrow", "cryptography", "typer", "grpcio"}
 
 
 def test_collector_ships_the_server_extra_wheels(debs: dict[str, Path]) -> None:
