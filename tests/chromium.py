@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -23,8 +22,9 @@ from typing import Any
 
 import pytest
 
+from tests.debian_browser import find_or_install
+
 NAMES = ("chromium", "chromium-browser", "google-chrome")
-INSTALL_TIMEOUT = 600.0
 RUN_TIMEOUT = 60.0
 
 _outcome: Path | str | None = None
@@ -35,50 +35,10 @@ def chromium_binary() -> Path:
     """Chromium's path; installs it once when possible, else skips the calling test."""
     global _outcome
     if _outcome is None:
-        _outcome = _on_path() or _install() or _on_path() or "chromium not found after install"
+        _outcome = find_or_install(NAMES, "chromium")
     if isinstance(_outcome, str):
         pytest.skip(_outcome)
     return _outcome
-
-
-def _on_path() -> Path | None:
-    for name in NAMES:
-        found = shutil.which(name)
-        if found:
-            return Path(found)
-    return None
-
-
-def _install() -> str | None:
-    """Install Debian's chromium; None when done, else the reason it was not."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return f"no {'/'.join(NAMES)} on PATH, and not root to install one"
-    if shutil.which("apt-get") is None:
-        return f"no {'/'.join(NAMES)} on PATH, and no apt-get to install one"
-    failure = _apt("install", "-y", "--no-install-recommends", "chromium")
-    if failure is not None:
-        # A fresh image may have no package lists yet: fetch them, then try once more.
-        _apt("update")
-        failure = _apt("install", "-y", "--no-install-recommends", "chromium")
-    return None if failure is None else f"installing chromium failed: {failure}"
-
-
-def _apt(*args: str) -> str | None:
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        done = subprocess.run(
-            ["apt-get", *args],
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_TIMEOUT,
-            env=environment,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return f"apt-get {args[0]} took over {INSTALL_TIMEOUT:.0f} s"
-    if done.returncode != 0:
-        return f"apt-get {args[0]} exited {done.returncode}: {done.stderr.strip()[-500:]}"
-    return None
 
 
 def headless(page: Path, *flags: str, window: tuple[int, int] = (800, 2400), scale: int = 1) -> str:

@@ -36,6 +36,8 @@ CHROMIUM_HOSTS = {
     "edge": "/etc/opt/edge/native-messaging-hosts",
 }
 FIREFOX_HOSTS = "/usr/lib/mozilla/native-messaging-hosts"
+FIREFOX_POLICIES = "/etc/firefox/policies/policies.json"
+"""The one policy file of Firefox on Linux (Debian's firefox-esr reads this path too)."""
 EXTERNAL_DIRS = {
     "chromium": "/usr/share/chromium/extensions",
     "chrome": "/usr/share/google-chrome/extensions",
@@ -102,6 +104,27 @@ def firefox_host_manifest(built: BuiltExtension, path: str) -> dict[str, object]
         "type": "stdio",
         "allowed_extensions": [built.gecko_id],
     }
+
+
+def firefox_policy(built: BuiltExtension, install_url: str, *, unsigned: bool) -> dict[str, object]:
+    """Firefox's enterprise policy that installs the add-on and keeps the user from removing
+    or disabling it (ExtensionSettings `force_installed`). Not installed by the package:
+    Firefox has one policies.json, which the organisation owns and merges this into.
+
+    `unsigned`: the .xpi as built, not signed by Mozilla. Firefox ESR (and Debian's
+    firefox-esr) then installs it only with `xpinstall.signatures.required` false, which the
+    policy may set and lock there (Policies.sys.mjs allows it where signing is not compiled in,
+    as on ESR; release Firefox refuses); that turns signature checks off for every add-on."""
+    policies: dict[str, object] = {
+        "ExtensionSettings": {
+            built.gecko_id: {"installation_mode": "force_installed", "install_url": install_url}
+        }
+    }
+    if unsigned:
+        policies["Preferences"] = {
+            "xpinstall.signatures.required": {"Value": False, "Status": "locked"}
+        }
+    return {"policies": policies}
 
 
 def external_extension(built: BuiltExtension) -> dict[str, str]:
@@ -191,15 +214,19 @@ def _json(value: object) -> bytes:
 
 
 def other_platform_files(built: BuiltExtension, base_url: str) -> dict[str, bytes]:
-    """What an administrator deploys by hand on Windows and macOS, by relative path: the
+    """What an administrator deploys by hand, by relative path: for Windows and macOS the
     extension files to publish at `base_url` (an HTTPS server of the organisation's: those
-    platforms take no file:// update URL), the host manifests and the policy templates."""
+    platforms take no file:// update URL), the host manifests and the policy templates; for
+    Firefox on Linux the policy to merge into its policies.json, naming the packaged .xpi."""
     update_url = f"{base_url}updates.xml"
     return {
         "commaudit.crx": built.crx,
         "commaudit.xpi": built.xpi,
         "updates.xml": update_manifest(built, f"{base_url}commaudit.crx").encode(),
         "extension-id.txt": f"{built.extension_id}\n".encode(),
+        "linux/firefox-policies.json": _json(
+            firefox_policy(built, f"file://{XPI_PATH}", unsigned=True)
+        ),
         "windows/commaudit-browser.reg": ("\ufeff" + windows_registry(built, update_url)).encode(
             "utf-16-le"
         ),
