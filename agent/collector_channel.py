@@ -13,6 +13,11 @@ connection is made on the first call and kept (a new TLS session per send costs 
 reconnect. A call is bounded by its deadline everywhere it can wait: connecting, the TLS
 handshake, the send and the answer. No thread of its own and no timer: between calls the agent
 pays nothing for its channel.
+
+A collector that stops sends GOAWAY, and h2 closes the connection on it: a call in flight then
+ends UNAVAILABLE even if the collector would still have answered it. That is safe for what the
+agent sends: a Report is retried and the collector deduplicates it by (device, seq); GetConfig
+is asked again.
 """
 
 from __future__ import annotations
@@ -191,6 +196,8 @@ class CollectorChannel:
         self, method: str, payload: bytes, metadata: Metadata, deadline: float
     ) -> _Answer:
         sock, conn = self._connection(deadline)
+        if self._active is not None and self._active.is_set():  # cancelled while connecting
+            raise RpcError(StatusCode.CANCELLED, "cancelled before it was sent")
         stream = conn.get_next_available_stream_id()
         conn.send_headers(stream, self._headers(method, metadata, deadline))
         body = len(payload).to_bytes(_HEADER_BYTES, "big") + payload  # flag 0: not compressed
@@ -212,7 +219,7 @@ class CollectorChannel:
                 raise RpcError(StatusCode.UNAVAILABLE, "the collector closed the connection")
             for event in conn.receive_data(data):
                 answer.take(event, conn)
-        if sent < len(body):  # answered before it had all of the request: the stream is spoilt
+        if sent < len(body) or answer.going_away:  # cut short, or the collector is leaving
             self._drop()
         else:
             _send_all(sock, conn.data_to_send(), deadline)  # window updates, settings acks
@@ -292,14 +299,15 @@ class _Answer:
         self.http_status = 0
         self.body = bytearray()
         self.metadata: dict[str, str] = {}
+        self.going_away = False
+        """GOAWAY came after this answer: the answer stands, the connection does not."""
 
     def take(self, event: h2.events.Event, conn: h2.connection.H2Connection) -> None:
         if isinstance(event, h2.events.ConnectionTerminated):
-            if event.last_stream_id is None or event.last_stream_id < self.stream:
+            if not self.done:
                 raise RpcError(StatusCode.UNAVAILABLE, "the collector is going away (GOAWAY)")
-            raise RpcError(
-                StatusCode.UNAVAILABLE, "the collector closed the connection during the call"
-            )
+            self.going_away = True
+            return
         if getattr(event, "stream_id", None) != self.stream:
             return
         if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):

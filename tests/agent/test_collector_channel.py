@@ -209,6 +209,35 @@ def test_a_restarted_collector_is_reached_again_on_the_next_call(server: Server)
         assert echo(channel, "two", timeout=5) == "two"
 
 
+def test_a_collector_stopping_gracefully_ends_the_call_in_flight_as_unavailable(
+    server: Server,
+) -> None:
+    """GOAWAY: the agent retries (a Report is deduplicated), it does not wait for the grace."""
+    entered = threading.Event()
+
+    def slow(request: bytes, context: grpc.ServicerContext) -> bytes:
+        entered.set()
+        time.sleep(3)
+        return request
+
+    server.handler = slow
+    address = server.start()
+    with CollectorChannel(address, None) as channel:
+        stopping = threading.Thread(
+            target=lambda: (entered.wait(5), server.server and server.server.stop(grace=5).wait())
+        )
+        stopping.start()
+        started = time.monotonic()
+        with pytest.raises(RpcError) as raised:
+            echo(channel, "x", timeout=10)
+        assert raised.value.code == StatusCode.UNAVAILABLE
+        assert time.monotonic() - started < 2.5
+        stopping.join(10)
+        server.handler = lambda request, context: request
+        server.start()
+        assert echo(channel, "back", timeout=5) == "back"
+
+
 def test_nothing_listening_is_unavailable_with_the_reason() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
