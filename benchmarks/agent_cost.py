@@ -63,7 +63,7 @@ def main() -> None:
         tmp = Path(tmp_dir)
         (tmp / "apps").mkdir()
         padding = [
-            subprocess.Popen([sleep, "3600"])
+            subprocess.Popen([sleep, "infinity"])  # until killed: outlives any --seconds
             for _ in range(max(1, args.processes - args.apps - len(psutil.pids())))
         ] + start_apps(args.apps, tmp / "apps")
         state = tmp / "collector"

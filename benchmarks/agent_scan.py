@@ -63,19 +63,19 @@ def naive_scan() -> int:
 
 
 def start_apps(count: int, folder: Path) -> list[subprocess.Popen[bytes]]:
-    """`count` copies of sleep under catalog apps' names."""
+    """`count` copies of sleep under catalog apps' names, until killed (a run may be long)."""
     sleep = shutil.which("sleep") or "/bin/sleep"
     started = []
     for name in APP_NAMES[:count]:
         shutil.copy(sleep, folder / name)
-        started.append(subprocess.Popen([str(folder / name), "600"]))
+        started.append(subprocess.Popen([str(folder / name), "infinity"]))
     return started
 
 
 def pad_processes(target: int) -> list[subprocess.Popen[bytes]]:
     sleep = shutil.which("sleep") or "/bin/sleep"
     missing = max(0, target - len(psutil.pids()))
-    return [subprocess.Popen([sleep, "600"]) for _ in range(missing)]
+    return [subprocess.Popen([sleep, "infinity"]) for _ in range(missing)]
 
 
 def main() -> None:
