@@ -8,7 +8,6 @@ gracefully: in-flight Reports finish, the queue is committed, the database check
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -24,6 +23,7 @@ from agent.service_notify import READY, STOPPING, feed_watchdog, notify
 from collector.config import CollectorConfig, load_effective
 from collector.config import ConfigError as InvalidSettings
 from collector.log_format import configure_logging
+from collector.rpc_heap import freeze_startup_heap, tune_for_serving
 from collector.server import ConfigError, parse_listen, start_server
 from collector.state_dir import AlreadyInitialised, StateDir, initialise
 from collector.tls import TlsError, default_hostnames
@@ -259,17 +259,8 @@ def check_state_dir(state: StateDir) -> None:
         raise typer.BadParameter(f"{state.db} is not readable and writable", param_hint=hint)
 
 
-# The RPC process's garbage collector, tuned for ack latency: each RPC allocates ~100 objects,
-# so with the default first threshold (700) a collection ran every few ms and promoted the
-# in-flight calls' objects, and a full collection (~55 ms, the event loop stopped) followed
-# about once a second under 2,000 Reports/s. Collecting the young generation every 50,000
-# allocations promotes far less; 20,000 agents, one run each: full collections from ~55 a
-# minute to ~1, the slowest Report handler from ~420 ms to ~150 ms.
-GC_THRESHOLDS = (50_000, 20, 100)
-
-
 async def _serve(state: StateDir, config: CollectorConfig) -> None:
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_for_serving()
     server = await start_server(
         state.root,
         config.listen,
@@ -287,6 +278,7 @@ async def _serve(state: StateDir, config: CollectorConfig) -> None:
         loop.add_signal_handler(signum, stop.set)
     watchdog: asyncio.Task[None] | None = None
     try:
+        freeze_startup_heap()  # before anyone is told it serves (port file, sd_notify)
         if config.port_file is not None:
             write_port_file(config.port_file, server.port)
         transport = "TLS" if server.tls else "plaintext"

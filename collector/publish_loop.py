@@ -16,6 +16,7 @@ from pathlib import Path
 
 from collector.lake import Publisher, extension_path
 from collector.store import Store
+from collector.thread_nice import lower_current_thread
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class PublishLoop:
         self._cursor.close()
 
     def _run(self) -> None:
+        lower_current_thread()  # the acks first (thread_nice.py); the last publish, at close, not
         self._publish()
         while not self._stop.wait(self.interval_s):
             self._publish()

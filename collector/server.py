@@ -13,9 +13,8 @@ import ipaddress
 import logging
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-
-import grpc
 
 from agent.catalog import load_catalog
 from collector.admin_service import AdminService, run_audited
@@ -29,6 +28,7 @@ from collector.ingest import IngestLimits, Ingestor
 from collector.metrics import CollectorMetrics, MetricsEndpoint
 from collector.org_import import ImportSummary, OrgImportError, import_org_file
 from collector.publish_loop import DEFAULT_INTERVAL_S, Publishing
+from collector.server_group import ServerGroup
 from collector.service import AgentService, now_ms, rpc_handlers
 from collector.state_dir import StateDir
 from collector.store import Store
@@ -55,7 +55,7 @@ class CollectorServer:
 
     def __init__(
         self,
-        server: grpc.aio.Server,
+        servers: ServerGroup,
         ingestor: Ingestor,
         writer: WriterLike,
         host: str,
@@ -79,7 +79,7 @@ class CollectorServer:
         """This server's metrics (their own registry), served when metrics_listen was given."""
         self.health: Health | None = None
         self.metrics_endpoint: MetricsEndpoint | None = None
-        self._server = server
+        self._servers = servers
         self._stopped = False
 
     @property
@@ -101,7 +101,7 @@ class CollectorServer:
         if self.import_folder is not None:
             await asyncio.to_thread(self.import_folder.stop)
         try:
-            await self._server.stop(grace)
+            await self._servers.stop(grace)
             await asyncio.to_thread(self.ingestor.close)
             await asyncio.to_thread(self.writer.close)
         finally:
@@ -162,27 +162,21 @@ async def start_server(
         metrics = CollectorMetrics()
         ingestor = Ingestor(writer, ingest_limits, metrics)
         metrics.watch(ingestor, state.db, state.lake)
-        server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.so_reuseport", 0),  # a second collector on the same port must fail
-            ]
-        )
+        # Several accept loops on one port, one set of services (server_group.py).
+        servers = ServerGroup([("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
         admission = Admission(state.root, admission_limits)
         service = AgentService(ingestor, writer, devices, limits, admission=admission)
-        server.add_generic_rpc_handlers((rpc_handlers(service),))
-        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminService(writer, operators, devices, lake_dir=state.lake, clock=admin_clock),
-            server,
-        )
+        admin = AdminService(writer, operators, devices, lake_dir=state.lake, clock=admin_clock)
         health = Health(child_alive(writer.pid) if isinstance(writer, WriterProcess) else None)
-        health.add_to(server)
-        enable_reflection(server)
-        bound = _bind(server, host, port, tls)
+        servers.add(lambda server: server.add_generic_rpc_handlers((rpc_handlers(service),)))
+        servers.add(partial(admin_service_pb2_grpc.add_AdminServiceServicer_to_server, admin))
+        servers.add(health.add_to)
+        servers.add(enable_reflection)
+        bound = servers.bind(host, port, tls)
         if metrics_address is not None:
             endpoint = MetricsEndpoint(metrics.registry, *metrics_address)
             log.info("metrics on %s port %d, at /metrics", metrics_address[0], endpoint.port)
-        await server.start()
+        await servers.start()
         await health.start()
         if import_dir is not None:
             folder = ImportFolder(import_dir, _folder_importer(writer))
@@ -201,7 +195,7 @@ async def start_server(
         "TLS" if tls else "plaintext, loopback",
         len(devices),
     )
-    collector = CollectorServer(server, ingestor, writer, host, bound, tls, devices)
+    collector = CollectorServer(servers, ingestor, writer, host, bound, tls, devices)
     collector.import_folder = folder
     collector.health = health
     collector.metrics_endpoint = endpoint
@@ -261,18 +255,3 @@ def check_transport(host: str, plaintext: bool) -> None:
             f"plaintext is allowed only on a loopback address (127.0.0.0/8, ::1, localhost),"
             f" not {host!r}: credentials would cross the network in the clear"
         )
-
-
-def _bind(server: grpc.aio.Server, host: str, port: int, tls: ServerTls | None) -> int:
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    try:
-        if tls is None:
-            bound = int(server.add_insecure_port(address))
-        else:
-            credentials = grpc.ssl_server_credentials([(tls.key_pem, tls.cert_pem)])
-            bound = int(server.add_secure_port(address, credentials))
-    except RuntimeError as exc:  # grpc raises when the address is taken or unusable
-        raise OSError(f"cannot listen on {address}: {exc}") from exc
-    if bound == 0:  # older grpc reports failure as port 0
-        raise OSError(f"cannot listen on {address}")
-    return bound
