@@ -19,11 +19,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ import pytest
 from commaudit.v1 import events_pb2
 from tests.chromium import Browser, chromium_argv, chromium_binary, unpacked_id
 from tests.e2e.services import Agent, Collector, Service, agent_service, commaudit, wait_for
+from tests.loopback_pages import serve_pages
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -43,28 +42,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-class Pages(BaseHTTPRequestHandler):
-    """Any path on any hostname: a page whose title, path and query must never leave."""
-
-    def do_GET(self) -> None:
-        body = b"<title>tt3-page-title</title><p>a page</p>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def pages() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serve_pages() as served:
+        yield served.port
 
 
 def spooled(agent: Agent) -> list[events_pb2.Event]:

@@ -17,16 +17,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.chromium import Browser, chromium_argv, chromium_binary, unpacked_id
+from tests.loopback_pages import serve_pages
 from tests.packaging.conftest import REPO, build_script
 
 EXTENSION = REPO / "agent" / "browser" / "extension"
@@ -69,27 +68,15 @@ while True:
 """
 
 
-class Pages(BaseHTTPRequestHandler):
-    """Any path on any hostname: a page with a title, and the extension's own files for the
-    host-rule page."""
-
-    def do_GET(self) -> None:
-        if self.path in ("/host_match.js", "/tab_report.js"):
-            body, kind = (EXTENSION / self.path[1:]).read_bytes(), "text/javascript"
-        elif self.path == "/match.html":
-            body, kind = MATCH_PAGE.encode(), "text/html"
-        elif self.path == "/report.html":
-            body, kind = REPORT_PAGE.encode(), "text/html"
-        else:
-            body, kind = b"<title>private title</title><p>page</p>", "text/html"
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+def extension_files(path: str) -> tuple[bytes, str] | None:
+    """The extension's own files for the host-rule and report pages; else the ordinary page."""
+    if path in ("/host_match.js", "/tab_report.js"):
+        return (EXTENSION / path[1:]).read_bytes(), "text/javascript"
+    if path == "/match.html":
+        return MATCH_PAGE.encode(), "text/html"
+    if path == "/report.html":
+        return REPORT_PAGE.encode(), "text/html"
+    return None
 
 
 MATCH_HOSTS = [
@@ -150,12 +137,8 @@ document.body.textContent = JSON.stringify({{
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[int]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd.server_address[1]
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_pages(extension_files) as served:
+        yield served.port
 
 
 class Recorder:

@@ -20,13 +20,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -36,6 +33,7 @@ from agent.browser.socket_path import SOCKET_ENV
 from agent.browser.tab_state import BrowserTabs, TabUse
 from agent.catalog import load_catalog
 from tests.firefox import Firefox, firefox_argv, firefox_binary, firefox_environment, write_profile
+from tests.loopback_pages import Served, serve_pages
 from tests.packaging.conftest import build_script
 
 BIN = Path(sys.executable).parent
@@ -58,40 +56,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-class Pages(BaseHTTPRequestHandler):
-    """Any path on any hostname: a page with a title; each request's Host header is kept, to
-    prove that a tab the test opened really loaded."""
-
-    hosts: list[str]
-
-    def do_GET(self) -> None:
-        self.hosts.append(self.headers.get("Host", "").split(":")[0])
-        body = b"<title>tt3-page-title</title><p>a page</p>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@dataclass
-class Served:
-    port: int
-    hosts: list[str]
-
-
 @pytest.fixture
 def pages() -> Iterator[Served]:
-    hosts: list[str] = []
-    handler = type("RecordingPages", (Pages,), {"hosts": hosts})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield Served(server.server_address[1], hosts)
-    server.shutdown()
-    server.server_close()
+    with serve_pages() as served:
+        yield served
 
 
 class RecordedTabs(BrowserTabs):
