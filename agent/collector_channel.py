@@ -324,7 +324,7 @@ class _Answer:
                 raise RpcError(StatusCode.RESOURCE_EXHAUSTED, "answer over 4 MiB")
         elif isinstance(event, h2.events.StreamReset):
             raise RpcError(StatusCode.UNAVAILABLE, f"stream reset ({event.error_code!r})")
-        if isinstance(event, h2.events.StreamEnded) or getattr(event, "stream_ended", None):
+        if isinstance(event, h2.events.StreamEnded):  # h2 reports it apart from the frame
             self.done = True
 
     def message(self) -> bytes:

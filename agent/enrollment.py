@@ -81,7 +81,7 @@ def enroll(
         os=platform.system().lower().replace("darwin", "macos"),
         agent_version=AGENT_VERSION,
     )
-    with open_channel(collector, ca_pem) as channel:
+    with CollectorChannel(collector, ca_pem) as channel:
         try:
             answer = channel.call(
                 agent_method("Enroll"),
@@ -143,15 +143,8 @@ def channel_for(
     address = collector or enrollment.collector
     if enrollment.plaintext:
         _check_transport(split_address(address)[0], None, True)
-        return open_channel(address, None)
-    return open_channel(address, (state_dir / CA_FILE).read_bytes())
-
-
-def open_channel(address: str, ca_pem: bytes | None) -> CollectorChannel:
-    """TLS pinned to `ca_pem`, or plaintext when it is None (callers allow it on loopback only).
-    It connects at its first call, and again after any failure: the sender's jittered backoff
-    (sender.py) spreads a fleet's reconnects after a collector restart."""
-    return CollectorChannel(address, ca_pem)
+        return CollectorChannel(address, None)
+    return CollectorChannel(address, (state_dir / CA_FILE).read_bytes())
 
 
 def _check_transport(host: str, ca_file: Path | None, plaintext: bool) -> bytes | None:

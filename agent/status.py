@@ -19,9 +19,9 @@ from typing import Any
 from google.protobuf import wrappers_pb2
 
 from agent.catalog import Catalog
-from agent.collector_channel import RpcError, StatusCode
+from agent.collector_channel import CollectorChannel, RpcError, StatusCode
 from agent.config import is_loopback, split_address
-from agent.enrollment import CA_FILE, open_channel
+from agent.enrollment import CA_FILE
 from agent.event_summary import EventSummary
 from agent.privacy_profile import Profile, ProfileError
 from agent.status_file import (
@@ -114,7 +114,7 @@ def check_collector(
     """
     if ca_pem is None and not is_loopback(split_address(address)[0]):
         return Reachability(address, False, "not checked: plaintext is for loopback only")
-    with open_channel(address, ca_pem) as channel:
+    with CollectorChannel(address, ca_pem) as channel:
         try:
             answer = channel.call(
                 HEALTH_CHECK,

@@ -294,16 +294,6 @@ def test_cpu_time_is_the_largest_a_heartbeat_reported_until_the_stop_says_the_to
     assert cpu(con) == [(S1, 1_250), (S2, 9)]  # the stop's total stands
 
 
-def test_cpu_time_from_an_agent_that_does_not_measure_it_stays_unknown(
-    con: duckdb.DuckDBPyConnection,
-) -> None:
-    events = Events(con)
-    events.append([started("d1", S1, T0), heartbeat("d1", T0 + timedelta(minutes=1), [S1])])
-    events.append([started("d1", S2, T0), stopped("d1", S2, T0, minutes=1)])
-    refresh_derived(con, NOTHING_FOLDED)
-    assert cpu(con) == [(S1, None), (S2, None)]  # NULL, never a false 0
-
-
 def seen(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
     return con.execute(
         "SELECT session_id::VARCHAR, surfaces, browsers, foreground_ms FROM sessions"
@@ -337,14 +327,16 @@ def test_surfaces_and_browsers_gather_from_every_event_and_foreground_time_as_cp
     assert seen(con) == [(S1, ["app_window", "browser_tab", "process"], ["chrome", "edge"], 70_000)]
 
 
-def test_surfaces_from_an_agent_too_old_to_name_them_stay_unknown(
+def test_what_an_older_agent_does_not_measure_stays_unknown(
     con: duckdb.DuckDBPyConnection,
 ) -> None:
+    """CPU time, surfaces, browsers and foreground time: NULL, never a false 0 or []."""
     events = Events(con)
     events.append([started("d1", S1, T0), heartbeat("d1", T0 + timedelta(minutes=1), [S1])])
     events.append([started("d1", S2, T0), stopped("d1", S2, T0, minutes=1)])
     refresh_derived(con, NOTHING_FOLDED)
-    assert seen(con) == [(S1, None, None, None), (S2, None, None, None)]  # NULL, never []
+    assert cpu(con) == [(S1, None), (S2, None)]
+    assert seen(con) == [(S1, None, None, None), (S2, None, None, None)]
 
 
 def test_device_health_keeps_each_devices_latest_state(con: duckdb.DuckDBPyConnection) -> None:
