@@ -76,6 +76,11 @@ class Results:
         """Latencies of every Report but each agent's first."""
         self.stored = 0
         self.errors: dict[str, int] = {}
+        self.started = 0.0
+        self.trace: list[tuple[float, float]] = []
+        """(sent, latency) of every acknowledged Report, for --trace."""
+        self.lags: list[tuple[float, float]] = []
+        """(when, how late) of the load generator's own loop, for --trace."""
         self.by_channel: dict[int, list[float]] = {}
         """Latencies per connection: a slow server among the collector's accept loops (each
         connection is served by one) shows as some channels slower than the others."""
@@ -100,6 +105,7 @@ async def send(
         latency = time.monotonic() - sent
         results.latencies.append(latency)
         results.by_channel.setdefault(channel, []).append(latency)
+        results.trace.append((sent, latency))
         if not first:
             results.steady.append(latency)
         results.stored += count
@@ -127,6 +133,8 @@ async def run_fleet(
         for round_number in range(len(plans[index]))
     )
     start = time.monotonic()
+    results.started = start
+    probe = asyncio.create_task(_probe_lag(results))
     latest: dict[int, asyncio.Task[None]] = {}
     for offset, index, round_number in timeline:
         delay = start + offset - time.monotonic()
@@ -142,7 +150,16 @@ async def run_fleet(
         latest[index] = task
         task.add_done_callback(lambda done, index=index: _forget(latest, index, done))
     await asyncio.gather(*latest.values())
+    probe.cancel()
     return time.monotonic() - start
+
+
+async def _probe_lag(results: Results) -> None:
+    """How late the load generator's own loop wakes: its stalls would be measured as acks."""
+    while True:
+        due = time.monotonic() + 0.010
+        await asyncio.sleep(0.010)
+        results.lags.append((due, time.monotonic() - due))
 
 
 def _forget(latest: dict[int, asyncio.Task[None]], index: int, done: asyncio.Task[None]) -> None:
@@ -211,11 +228,35 @@ def percentile(ordered: list[float], q: float) -> float:
     return ordered[int(len(ordered) * q)] * 1000 if ordered else float("nan")
 
 
+def write_trace(path: Path, results: Results) -> None:
+    """Per second of the run: Reports sent, their p50/p99 ack, and the load generator's worst
+    loop lag, so that a bad tail can be placed in time."""
+    seconds: dict[int, list[float]] = {}
+    for sent, latency in results.trace:
+        seconds.setdefault(int(sent - results.started), []).append(latency)
+    lags: dict[int, float] = {}
+    for when, lag in results.lags:
+        second = int(when - results.started)
+        lags[second] = max(lags.get(second, 0.0), lag)
+    with path.open("w") as out:
+        out.write("second,reports,p50_ms,p99_ms,max_ms,generator_lag_ms\n")
+        for second in sorted(seconds):
+            ordered = sorted(seconds[second])
+            out.write(
+                f"{second},{len(ordered)},{percentile(ordered, 0.5):.0f},"
+                f"{percentile(ordered, 0.99):.0f},{ordered[-1] * 1000:.0f},"
+                f"{lags.get(second, 0.0) * 1000:.0f}\n"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--channels", type=int, default=8)
+    parser.add_argument(
+        "--trace", type=Path, help="write each second's p99 and the load generator's lag here"
+    )
     parser.add_argument(
         "--commit-window-ms", type=float, default=None, help="the collector's setting"
     )
@@ -243,6 +284,8 @@ def main() -> None:
         finally:
             collector.terminate()
             collector.wait(120)
+    if args.trace:
+        write_trace(args.trace, results)
     latencies = sorted(results.latencies)
     offered = args.agents / INTERVAL_S * 1.2  # events/s: a heartbeat, plus 0.2 app_started
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)

@@ -13,6 +13,7 @@ org_history and org_import (roster CSV exports with history), import_folder (the
 folder), restrictions and weekly_schedule (§4.4), org_policies, catalog_apps, audit; service
 and admin_service (the gRPC faces), health (gRPC health), metrics (Prometheus), log_format,
 config (settings from file, environment and flags), server (wiring; server_group: several
-accept loops on one port), rpc_heap (the RPC process's garbage collector), thread_nice
-(background threads that yield the CPU) and cli (`commaudit-collector`).
+accept loops on one port), event_loop (uvloop for the RPC process), rpc_heap (its garbage
+collector), background_priority (background threads that yield the CPU) and cli
+(`commaudit-collector`).
 """

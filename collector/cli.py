@@ -20,6 +20,7 @@ import typer
 from agent.atomic_file import PUBLIC, write_atomically
 from agent.layered_settings import Effective
 from agent.service_notify import READY, STOPPING, feed_watchdog, notify
+from collector import event_loop
 from collector.config import CollectorConfig, load_effective
 from collector.config import ConfigError as InvalidSettings
 from collector.log_format import configure_logging
@@ -215,7 +216,7 @@ def serve(
     state = StateDir(config.state_dir)
     check_state_dir(state)
     try:
-        asyncio.run(_serve(state, config))
+        event_loop.run(_serve(state, config))
     except TlsError as exc:  # found before the database is opened (server.py)
         raise typer.BadParameter(str(exc), param_hint="--state-dir") from None
     except (OSError, duckdb.Error) as exc:
@@ -283,6 +284,7 @@ async def _serve(state: StateDir, config: CollectorConfig) -> None:
             write_port_file(config.port_file, server.port)
         transport = "TLS" if server.tls else "plaintext"
         typer.echo(f"listening on {server.address} ({transport}), database {state.db}")
+        log.info("event loop: %s", event_loop.loop_name())
         notify(READY)  # systemd (Type=notify): serving; no-op under other managers
         watchdog = asyncio.create_task(feed_watchdog())  # WatchdogSec: pings while the loop runs
         await stop.wait()

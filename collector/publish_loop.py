@@ -14,9 +14,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from collector.background_priority import lower_current_thread
 from collector.lake import Publisher, extension_path
 from collector.store import Store
-from collector.thread_nice import lower_current_thread
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class PublishLoop:
         self._cursor.close()
 
     def _run(self) -> None:
-        lower_current_thread()  # the acks first (thread_nice.py); the last publish, at close, not
+        lower_current_thread()  # the acks first (background_priority.py); not the last publish
         self._publish()
         while not self._stop.wait(self.interval_s):
             self._publish()

@@ -9,7 +9,8 @@ however idle the loop is. At 2,000 Reports/s that was the collector's bottleneck
 (p50 of a second) while the calls queued in grpc core; any stall (a neighbour's CPU, a publish)
 added to that queue, which drained slowly. Each server here has its own accept loop, so the
 accepts of one loop turn go up with the number of servers; all of them share this process's
-ingest queue, credentials, rate limits and metrics, so nothing else changes.
+ingest queue, credentials, rate limits and metrics, so nothing else changes. How many: see
+SERVERS_PER_PORT.
 
 The kernel spreads connections over the servers (SO_REUSEPORT), which every one of them must
 set. So that a second collector (or anything else) still cannot start on a port this one holds,
@@ -27,9 +28,15 @@ import grpc
 
 from collector.tls import ServerTls
 
-SERVERS_PER_PORT = 4
-"""Accept loops: with 4, 20,000 agents over 8 connections kept the send-to-handler time under
-~30 ms (p99 of each second) where one server let it reach 250 ms."""
+SERVERS_PER_PORT = 32
+"""Accept loops. Each one's rate falls with its loop's turns, so what matters is how many calls
+a second the busiest one must accept, and the kernel hashes connections onto servers, unevenly
+when they are few. Measured with 20,000 agents over 8 connections (250 Reports/s each): with 4
+servers, one holding 5 connections (1,250/s) let calls wait up to 1.1 s in gRPC core while the
+others waited ~10 ms; even 2 connections (500/s) waited ~400 ms while the loop was busy. With 32,
+a server rarely holds more than one of 8 connections, and one that holds several of a real
+fleet's thousands holds a small share of them. 32 servers cost ~6 ms to start and no memory or
+threads measurable beside 4."""
 
 
 class ServerGroup:

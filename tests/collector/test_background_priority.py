@@ -1,5 +1,5 @@
 """The RPC process's GC settings (collector/rpc_heap.py) and background threads that yield the
-CPU (collector/thread_nice.py), on the real interpreter and the real kernel."""
+CPU (collector/background_priority.py), on the real interpreter and the real kernel."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from collector.background_priority import lower_current_thread
 from collector.rpc_heap import GC_THRESHOLDS, freeze_startup_heap, tune_for_serving
-from collector.thread_nice import BACKGROUND_NICE, lower_current_thread
 
 
 @pytest.fixture
@@ -38,19 +38,19 @@ def test_the_heap_at_start_leaves_every_later_collection(restored_gc: None) -> N
     assert sum(id(item) in ids for item in gc.get_objects()) == 0
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
-def test_a_background_thread_runs_ten_nice_levels_below_its_process() -> None:
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread policy is Linux's")
+def test_a_background_thread_runs_idle_while_its_caller_keeps_its_policy() -> None:
     seen: dict[str, int | bool] = {}
 
     def background() -> None:
         seen["lowered"] = lower_current_thread()
-        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        seen["policy"] = os.sched_getscheduler(threading.get_native_id())
 
-    process_nice = os.getpriority(os.PRIO_PROCESS, 0)
+    before = os.sched_getscheduler(threading.get_native_id())
     thread = threading.Thread(target=background)
     thread.start()
     thread.join()
     assert seen["lowered"] is True
-    assert seen["nice"] == min(19, process_nice + BACKGROUND_NICE) == min(19, process_nice + 10)
-    # The calling thread, and so the process, keep their priority.
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == process_nice
+    assert seen["policy"] == os.SCHED_IDLE
+    # The calling thread, and so the process, keep their policy.
+    assert os.sched_getscheduler(threading.get_native_id()) == before == os.SCHED_OTHER

@@ -137,6 +137,7 @@ def test_serve_enrolls_and_stores_over_tls_and_stops_cleanly_on_a_signal(
     assert process.returncode == 0, stderr
     db = state / "commaudit.duckdb"
     assert stdout == f"listening on 127.0.0.1:{port} (TLS), database {db}\n"
+    assert "event loop: uvloop" in stderr  # collector/event_loop.py; signals still stop it
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT device_id, seq FROM events ORDER BY seq").fetchall() == [
             (grant.device_id, 1),

@@ -86,7 +86,9 @@ def test_agent_ships_its_wheels_and_no_database_code(debs: dict[str, Path]) -> N
 def test_collector_ships_the_server_extra_wheels(debs: dict[str, Path]) -> None:
     wheels = wheel_names(debs["commaudit-collector"], "commaudit-collector")
     server = {"duckdb", "duckdb_extension_ducklake", "duckdb_extension_sqlite_scanner"}
-    others = {"commaudit", "grpcio", "pyarrow", "cryptography", "typer", "prometheus_client"}
+    others = {
+        "commaudit", "grpcio", "uvloop", "pyarrow", "cryptography", "typer", "prometheus_client"
+    }  # fmt: skip
     assert server | others <= wheels
 
 
