@@ -28,7 +28,7 @@ from collector.ingest import IngestLimits, Ingestor
 from collector.metrics import CollectorMetrics, MetricsEndpoint
 from collector.org_import import ImportSummary, OrgImportError, import_org_file
 from collector.publish_loop import DEFAULT_INTERVAL_S, Publishing
-from collector.server_group import ServerGroup
+from collector.server_group import ServerGroup, listen_address
 from collector.service import AgentService, now_ms, rpc_handlers
 from collector.state_dir import StateDir
 from collector.store import Store
@@ -84,7 +84,7 @@ class CollectorServer:
 
     @property
     def address(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return listen_address(self.host, self.port)
 
     @property
     def metrics_port(self) -> int | None:

@@ -59,9 +59,13 @@ class ServerGroup:
         when `port` is 0). OSError when the address is taken or unusable."""
         if port != 0:
             refuse_if_taken(host, port)
+        # One credentials object for every server: the key and certificate are parsed once.
+        credentials = (
+            None if tls is None else grpc.ssl_server_credentials([(tls.key_pem, tls.cert_pem)])
+        )
         bound = port
         for server in self.servers:
-            bound = _bind(server, host, bound, tls)
+            bound = _bind(server, host, bound, credentials)
         return bound
 
     async def start(self) -> None:
@@ -79,7 +83,7 @@ def refuse_if_taken(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise OSError(f"cannot listen on {_address(host, port)}: {exc}") from exc
+        raise OSError(f"cannot listen on {listen_address(host, port)}: {exc}") from exc
     for family, kind, proto, _, sockaddr in infos:
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -88,16 +92,17 @@ def refuse_if_taken(host: str, port: int) -> None:
             try:
                 probe.bind(sockaddr)
             except OSError as exc:
-                raise OSError(f"cannot listen on {_address(host, port)}: {exc}") from exc
+                raise OSError(f"cannot listen on {listen_address(host, port)}: {exc}") from exc
 
 
-def _bind(server: grpc.aio.Server, host: str, port: int, tls: ServerTls | None) -> int:
-    address = _address(host, port)
+def _bind(
+    server: grpc.aio.Server, host: str, port: int, credentials: grpc.ServerCredentials | None
+) -> int:
+    address = listen_address(host, port)
     try:
-        if tls is None:
+        if credentials is None:
             bound = int(server.add_insecure_port(address))
         else:
-            credentials = grpc.ssl_server_credentials([(tls.key_pem, tls.cert_pem)])
             bound = int(server.add_secure_port(address, credentials))
     except RuntimeError as exc:  # grpc raises when the address is taken or unusable
         raise OSError(f"cannot listen on {address}: {exc}") from exc
@@ -106,5 +111,6 @@ def _bind(server: grpc.aio.Server, host: str, port: int, tls: ServerTls | None) 
     return bound
 
 
-def _address(host: str, port: int) -> str:
+def listen_address(host: str, port: int) -> str:
+    """HOST:PORT as grpc and people write it (an IPv6 host in brackets)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
