@@ -24,6 +24,7 @@ from collector import event_loop
 from collector.config import CollectorConfig, load_effective
 from collector.config import ConfigError as InvalidSettings
 from collector.log_format import configure_logging
+from collector.open_files import raise_soft_limit
 from collector.rpc_heap import freeze_startup_heap, tune_for_serving
 from collector.server import ConfigError, parse_listen, start_server
 from collector.state_dir import AlreadyInitialised, StateDir, initialise
@@ -215,6 +216,7 @@ def serve(
     configure_logging(config.log_level, config.log_format)
     state = StateDir(config.state_dir)
     check_state_dir(state)
+    raise_soft_limit()  # a socket per device, beside the accept loops' (open_files.py)
     try:
         event_loop.run(_serve(state, config))
     except TlsError as exc:  # found before the database is opened (server.py)

@@ -28,16 +28,17 @@ import grpc
 
 from collector.tls import ServerTls
 
-SERVERS_PER_PORT = 64
+SERVERS_PER_PORT = 256
 """Accept loops. Each one's rate falls with its loop's turns, so what matters is how many calls
 a second the busiest one must accept, and the kernel hashes connections onto servers, unevenly
 when they are few. Measured with 20,000 agents over 8 connections (250 Reports/s each): with 4
 servers, one holding 5 connections (1,250/s) let calls wait up to 1.1 s in gRPC core while the
 others waited ~10 ms; even 2 connections (500/s) waited ~400 ms while the loop was busy. Two of 8
-connections share a server in ~61% of runs with 32 servers and ~37% with 64: p99 over 250 ms in
-1 of 16 runs with 32, in none of 12 with 64. One that holds several of a real fleet's thousands
-of connections holds a small share of them. 64 servers start in ~12 ms and add no memory or
-threads measurable beside 4."""
+connections share a server in ~61% of runs with 32 servers, ~37% with 64 and ~10% with 256: p99
+over 250 ms in 1 of 16 runs with 32; 49-203 ms in 12 of 12 with 64; 40-80 ms in 20 of 20 with
+256. One that holds several of a real fleet's thousands of connections holds a small share of
+them. 256 servers start in ~38 ms and add ~3 MiB and no threads beside 4; they hold 256 file
+descriptors, which is why the collector raises its limit on open files (open_files.py)."""
 
 
 class ServerGroup:

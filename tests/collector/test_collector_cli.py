@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import stat
 import subprocess
@@ -46,6 +47,16 @@ def wait_for_port(port_file: Path, process: subprocess.Popen[str]) -> int:
             pytest.fail(f"collector exited {process.returncode}: {process.communicate()}")
         time.sleep(0.05)
     pytest.fail("collector did not write its port file")
+
+
+SHELL_SOFT_LIMIT = 1024
+"""The soft limit on open files a process started from a shell usually gets."""
+
+
+def shell_file_limit() -> None:
+    """In the child: the soft limit a shell would give it, the hard one kept."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, SHELL_SOFT_LIMIT), hard))
 
 
 def one_line(text: str) -> str:
@@ -111,6 +122,7 @@ def test_serve_enrolls_and_stores_over_tls_and_stops_cleanly_on_a_signal(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=shell_file_limit,
     )
     try:
         port = wait_for_port(port_file, process)
@@ -138,6 +150,9 @@ def test_serve_enrolls_and_stores_over_tls_and_stops_cleanly_on_a_signal(
     db = state / "commaudit.duckdb"
     assert stdout == f"listening on 127.0.0.1:{port} (TLS), database {db}\n"
     assert "event loop: uvloop" in stderr  # collector/event_loop.py; signals still stop it
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard > SHELL_SOFT_LIMIT:  # collector/open_files.py
+        assert f"open files: soft limit raised from {SHELL_SOFT_LIMIT} to {hard}" in stderr
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT device_id, seq FROM events ORDER BY seq").fetchall() == [
             (grant.device_id, 1),
