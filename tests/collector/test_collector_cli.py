@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import stat
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import grpc
+import psutil
 import pytest
 
 from collector.enrollment import create_token
@@ -55,6 +55,8 @@ SHELL_SOFT_LIMIT = 1024
 
 def shell_file_limit() -> None:
     """In the child: the soft limit a shell would give it, the hard one kept."""
+    import resource  # POSIX, as is this test's process group
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, SHELL_SOFT_LIMIT), hard))
 
@@ -126,6 +128,7 @@ def test_serve_enrolls_and_stores_over_tls_and_stops_cleanly_on_a_signal(
     )
     try:
         port = wait_for_port(port_file, process)
+        file_limits = psutil.Process(process.pid).rlimit(psutil.RLIMIT_NOFILE)  # Linux
         ca = grpc.ssl_channel_credentials((state / "tls" / "ca.pem").read_bytes())
         with grpc.secure_channel(f"127.0.0.1:{port}", ca) as channel:
             stub = agent_service_pb2_grpc.AgentServiceStub(channel)
@@ -150,8 +153,9 @@ def test_serve_enrolls_and_stores_over_tls_and_stops_cleanly_on_a_signal(
     db = state / "commaudit.duckdb"
     assert stdout == f"listening on 127.0.0.1:{port} (TLS), database {db}\n"
     assert "event loop: uvloop" in stderr  # collector/event_loop.py; signals still stop it
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard > SHELL_SOFT_LIMIT:  # collector/open_files.py
+    soft, hard = file_limits  # collector/open_files.py: raised from the shell's to the hard one
+    assert soft == hard
+    if hard > SHELL_SOFT_LIMIT:
         assert f"open files: soft limit raised from {SHELL_SOFT_LIMIT} to {hard}" in stderr
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT device_id, seq FROM events ORDER BY seq").fetchall() == [

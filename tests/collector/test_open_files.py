@@ -3,13 +3,12 @@ child processes started with a low soft limit: a test must not change its own pr
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX rlimits")
+resource = pytest.importorskip("resource", reason="POSIX rlimits; Windows has none")
 
 REPORT = """
 import logging, resource, sys
