@@ -23,6 +23,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import grpc
 import psutil
@@ -69,20 +70,26 @@ class Agent:
         return event
 
 
+class Ack(NamedTuple):
+    """One acknowledged Report: every figure the run prints is derived from these."""
+
+    sent: float
+    latency: float
+    channel: int
+    """A slow server among the collector's accept loops (each connection is served by one)
+    shows as some channels slower than the others."""
+    first: bool
+    """The agent's first Report, which also makes its device's ledger row (warm-up)."""
+
+
 class Results:
     def __init__(self) -> None:
-        self.steady: list[float] = []
-        """Latencies of every Report but each agent's first."""
         self.stored = 0
         self.errors: dict[str, int] = {}
         self.started = 0.0
-        self.trace: list[tuple[float, float]] = []
-        """(sent, latency) of every acknowledged Report: the percentiles and --trace."""
+        self.acks: list[Ack] = []
         self.lags: list[tuple[float, float]] = []
         """(when, how late) of the load generator's own loop, for --trace."""
-        self.by_channel: dict[int, list[float]] = {}
-        """Latencies per connection: a slow server among the collector's accept loops (each
-        connection is served by one) shows as some channels slower than the others."""
 
 
 async def send(
@@ -102,10 +109,7 @@ async def send(
     try:
         await call(raw, metadata=agent.metadata, timeout=30)
         latency = time.monotonic() - sent
-        results.by_channel.setdefault(channel, []).append(latency)
-        results.trace.append((sent, latency))
-        if not first:
-            results.steady.append(latency)
+        results.acks.append(Ack(sent, latency, channel, first))
         results.stored += count
     except grpc.aio.AioRpcError as error:
         results.errors[error.code().name] = results.errors.get(error.code().name, 0) + 1
@@ -230,8 +234,8 @@ def write_trace(path: Path, results: Results) -> None:
     """Per second of the run: Reports sent, their p50/p99 ack, and the load generator's worst
     loop lag, so that a bad tail can be placed in time."""
     seconds: dict[int, list[float]] = {}
-    for sent, latency in results.trace:
-        seconds.setdefault(int(sent - results.started), []).append(latency)
+    for ack in results.acks:
+        seconds.setdefault(int(ack.sent - results.started), []).append(ack.latency)
     lags: dict[int, float] = {}
     for when, lag in results.lags:
         second = int(when - results.started)
@@ -284,10 +288,10 @@ def main() -> None:
             collector.wait(120)
     if args.trace:
         write_trace(args.trace, results)
-    latencies = sorted(latency for _, latency in results.trace)
+    latencies = sorted(ack.latency for ack in results.acks)
     offered = args.agents / INTERVAL_S * 1.2  # events/s: a heartbeat, plus 0.2 app_started
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-    steady_p99 = percentile(sorted(results.steady), 0.99)
+    steady_p99 = percentile(sorted(ack.latency for ack in results.acks if not ack.first), 0.99)
     print(f"{args.agents} agents every {INTERVAL_S:g} s, {args.channels} channels, {elapsed:.0f} s")
     print(f"{'measure':<34}{'value':>12}")
     print(f"{'offered events/s (baseline)':<34}{offered:>12,.0f}")
@@ -297,7 +301,10 @@ def main() -> None:
     print(f"{'ack latency p99 ms':<34}{p99:>12.0f}")
     # Each agent's first Report also makes its device's ledger row: the first 10 s are warm-up.
     print(f"{'  p99 after the first round':<34}{steady_p99:>12.0f}")
-    per_channel = sorted(percentile(sorted(lat), 0.99) for lat in results.by_channel.values())
+    by_channel: dict[int, list[float]] = {}
+    for ack in results.acks:
+        by_channel.setdefault(ack.channel, []).append(ack.latency)
+    per_channel = sorted(percentile(sorted(lat), 0.99) for lat in by_channel.values())
     if per_channel:
         spread = f"{per_channel[0]:.0f}-{per_channel[-1]:.0f}"
         print(f"{'  p99 of each connection, ms':<34}{spread:>12}")
